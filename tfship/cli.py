@@ -1,0 +1,95 @@
+"""The ``tfship`` and ``export-all`` commands: parse arguments, call the library, report errors.
+
+Each subcommand lives in a small module with ``configure(parser)`` and ``run(args) -> int``; those
+modules import nothing heavy at import time, so ``tfship --help`` and argument errors are fast
+(TensorFlow is imported only inside ``run``). A ``TfshipError`` becomes one line on stderr and a
+non-zero exit; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tfship.errors import TfshipError
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    module: str  # has configure(parser) and run(args) -> int
+    help: str
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("train", "tfship.train.cli", "train an MNIST model and write a SavedModel"),
+    Subcommand("export", "tfship.export.cli", "export a SavedModel to TFLite, ONNX and CoreML (= export-all)"),
+    Subcommand("verify", "tfship.export.verify_cli", "check every exported artifact against the SavedModel"),
+    Subcommand("serve", "tfship.serve.cli", "serve SavedModels behind TensorFlow Serving's REST and gRPC APIs"),
+    Subcommand("predict", "tfship.clients.cli", "classify images with a served model (gRPC or REST)"),
+    Subcommand("status", "tfship.clients.cli", "show a served model's version status"),
+    Subcommand("metadata", "tfship.clients.cli", "show a served model's signatures"),
+    Subcommand("ios-install", "tfship.export.ios_install", "copy the exported .mlmodel into ios_demo/"),
+)
+
+
+def _available(sub: Subcommand):
+    try:
+        return importlib.import_module(sub.module)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == sub.module or sub.module.startswith(e.name + ".")):
+            return None  # that part of tfship is not written yet
+        raise
+
+
+def build_parser(prog: str = "tfship") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Export and serve TensorFlow models, with proof of parity.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for sub in SUBCOMMANDS:
+        module = _available(sub)
+        if module is None:
+            continue
+        p = subparsers.add_parser(sub.name, help=sub.help, description=sub.help)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
+        module.configure(p, sub.name) if _takes_name(module) else module.configure(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def _takes_name(module) -> bool:
+    return getattr(module, "CONFIGURE_TAKES_NAME", False)
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    try:
+        return int(args._run(args) or 0)
+    except TfshipError as e:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"{args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_parsed(args)
+
+
+def export_all_main(argv: Sequence[str] | None = None) -> int:
+    """``export-all``: the same as ``tfship export``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser("tfship").parse_args(["export", *argv])
+    return run_parsed(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
