@@ -1,0 +1,30 @@
+"""Clients for a served tfship (or TensorFlow Serving) model: gRPC and REST, one API.
+
+    from tfship.clients import GrpcClient, RestClient
+    with GrpcClient("localhost:8500", "mnist") as client:
+        prediction = client.predict(["digit.png"])       # or a (N, 784) / (N, 28, 28) array
+        print(prediction.top_k(3)[0])                    # [Ranked(label='7', score=0.99), ...]
+
+Installs with ``pip install 'tfship[client]'``; importing it never imports TensorFlow.
+"""
+
+from tfship.clients.base import NO_RETRY, ModelClient, RetryPolicy
+from tfship.clients.errors import ImageError, ProtocolError, ServerError, ServerUnavailableError
+from tfship.clients.grpc_client import GrpcClient
+from tfship.clients.images import load_image, preprocess, to_batch
+from tfship.clients.results import (Metadata, ModelRef, ModelStatus, Prediction, Ranked, Signature,
+                                    TensorSpec, VersionStatus)
+from tfship.clients.rest_client import RestClient
+
+
+def connect(server: str, model: str = "mnist", **kwargs) -> ModelClient:
+    """A client for ``server``: ``grpc://``/``grpcs://``/``host:port`` -> gRPC, ``http(s)://`` -> REST."""
+    if server.startswith(("http://", "https://")):
+        return RestClient(server, model, **kwargs)
+    return GrpcClient(server, model, **kwargs)
+
+
+__all__ = ["GrpcClient", "RestClient", "ModelClient", "connect", "RetryPolicy", "NO_RETRY", "Prediction",
+           "Ranked", "Metadata", "Signature", "TensorSpec", "ModelStatus", "VersionStatus", "ModelRef",
+           "ServerError", "ServerUnavailableError", "ProtocolError", "ImageError", "load_image",
+           "preprocess", "to_batch"]
