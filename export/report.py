@@ -1,0 +1,76 @@
+"""The parity report in three forms: ``parity.json`` for machines, ``parity.md`` for people, ``parity.png``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    ref = report["reference"]
+    lines = [
+        f"Parity against the SavedModel on {report['inputs']['count']} inputs ({report['inputs']['source']}); "
+        f"reference accuracy {_fmt(ref['accuracy'], '.2%')}, latency {_fmt(ref['latency_ms_batch1'], '.2f')} ms "
+        f"(batch 1), {_fmt(ref['latency_ms_per_image_batch64'], '.3f')} ms/image (batch 64).",
+        "",
+        "| artifact | precision | verdict | max abs diff | mean abs diff | worst image | top-1 agreement "
+        "| accuracy | size MB | ms batch 1 | ms/image batch 64 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for a in report["artifacts"]:
+        verdict = "pass" if a["passed"] else "**FAIL**: " + "; ".join(a["failures"])
+        lines.append(
+            f"| {a['path']} | {a['precision']} | {verdict} | {a['max_abs_diff']:.2e} | {a['mean_abs_diff']:.2e} "
+            f"| {a['worst_index']} | {a['top1_agreement']:.2%} | {_fmt(a['accuracy'], '.2%')} "
+            f"| {a['size_bytes'] / 1e6:.2f} | {_fmt(a['latency_ms_batch1'], '.2f')} "
+            f"| {_fmt(a['latency_ms_per_image_batch64'], '.3f')} |")
+    return "\n".join(lines)
+
+
+def plot(path: Path, report: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    artifacts = report["artifacts"]
+    names = [a["path"] for a in artifacts]
+    y = np.arange(len(names))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.55 * len(names) + 1.8), sharey=True)
+    colors = ["tab:green" if a["passed"] else "tab:red" for a in artifacts]
+    diffs = [max(a["max_abs_diff"], 1e-12) if np.isfinite(a["max_abs_diff"]) else 1.0 for a in artifacts]
+    ax1.barh(y, diffs, color=colors)
+    for i, a in enumerate(artifacts):
+        tol = a["tolerance"].get("max_abs_diff")
+        if tol:
+            ax1.plot([tol, tol], [i - 0.4, i + 0.4], color="black", linewidth=2)
+    ax1.set_xscale("log")
+    ax1.set_xlabel("max |score diff| vs SavedModel (bar: tolerance)")
+    ax1.set_yticks(y, names)
+    ax1.invert_yaxis()
+    ax1.grid(axis="x", alpha=0.3)
+    disagree = [max(1 - a["top1_agreement"], 1e-5) for a in artifacts]
+    ax2.barh(y, disagree, color=colors)
+    for i, a in enumerate(artifacts):
+        allowed = 1 - a["tolerance"]["min_top1_agreement"]
+        ax2.plot([max(allowed, 1e-5)] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("top-1 disagreement (floor 1e-5; bar: allowed)")
+    ax2.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"parity on {report['inputs']['count']} inputs: "
+                 f"{'all pass' if report['passed'] else 'FAILURES'}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(folder: Path, report: dict[str, Any]) -> None:
+    (folder / "parity.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (folder / "parity.md").write_text("# Parity report\n\n" + markdown_table(report) + "\n", encoding="utf-8")
+    plot(folder / "parity.png", report)

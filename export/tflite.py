@@ -1,0 +1,163 @@
+"""TFLite: four flatbuffers from the predict signature, each keeping its signature name and tensor names.
+
+- ``model.tflite``: fp32.
+- ``model_fp16.tflite``: fp16 weights, fp32 compute (weights dequantized at load).
+- ``model_int8_dynamic.tflite``: dynamic-range: int8 weights, activations quantized on the fly.
+- ``model_int8.tflite``: full-integer, calibrated on representative training images; its input and
+  output are **int8** (what microcontroller and Edge TPU delegates require). Feed
+  ``round(x / scale) + zero_point`` and read ``(q - zero_point) * scale``; the scales are in the
+  tensor details, and ``TfliteRunner`` does it for you.
+
+Converted with ``from_concrete_functions`` (STACK.md: ``from_saved_model`` silently drops the weights
+with Keras 3 models). That API names the signature ``serving_default``; we rename it to the source's
+signature key and add tfship's provenance as a ``tfship_provenance`` metadata entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfship.export.base import Artifact, ExportOptions, Exporter, SourceModel, TensorInfo
+from tfship.export.errors import ExportError
+
+PROVENANCE_METADATA = "tfship_provenance"
+# Calibration images for full-integer quantization: enough to pin activation ranges; more costs time
+# and buys nothing measurable on MNIST.
+CALIBRATION_SAMPLES = 500
+
+
+@dataclass(frozen=True)
+class Variant:
+    file: str
+    precision: str
+    configure: Callable  # (converter, tf, representative_dataset) -> None
+
+
+def _fp32(conv, tf, rep) -> None:
+    pass
+
+
+def _fp16(conv, tf, rep) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(conv, tf, rep) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+
+def _int8(conv, tf, rep) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+
+
+VARIANTS = (
+    Variant("model.tflite", "fp32", _fp32),
+    Variant("model_fp16.tflite", "fp16", _fp16),
+    Variant("model_int8_dynamic.tflite", "int8-dynamic", _dynamic),
+    Variant("model_int8.tflite", "int8", _int8),
+)
+
+
+def _representative(source: SourceModel, calibration: np.ndarray | None) -> Callable[[], Iterator[list]]:
+    if calibration is None:
+        raise ExportError("tflite", "full-integer quantization needs calibration inputs",
+                          "pass representative inputs, e.g. --calibration-data images.npy")
+    samples = np.asarray(calibration[:CALIBRATION_SAMPLES], dtype=np.float32)
+
+    def dataset() -> Iterator[list]:
+        for row in samples:
+            yield [row[None, ...]]
+
+    return dataset
+
+
+def _finalize(blob: bytes, signature_key: str, provenance: dict) -> bytes:
+    """Rename the signature and attach provenance, through TensorFlow's flatbuffer object API."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(blob))
+    if len(model.signatureDefs) != 1:
+        raise ExportError("tflite", f"converter wrote {len(model.signatureDefs)} signatures, expected 1")
+    model.signatureDefs[0].signatureKey = signature_key.encode()
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(provenance, sort_keys=True).encode(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = PROVENANCE_METADATA.encode()
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _io_details(blob: bytes, signature_key: str) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], dict]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=blob)
+    runner = interpreter.get_signature_runner(signature_key)
+
+    def describe(details: dict) -> tuple[tuple[TensorInfo, ...], dict]:
+        infos, quant = [], {}
+        for name, d in sorted(details.items()):
+            shape = tuple(None if s < 0 else int(s) for s in d["shape_signature"])
+            infos.append(TensorInfo(name, np.dtype(d["dtype"]).name, shape))
+            scale, zero = d["quantization"]
+            if scale:
+                quant[name] = {"scale": float(scale), "zero_point": int(zero)}
+        return tuple(infos), quant
+
+    inputs, q_in = describe(runner.get_input_details())
+    outputs, q_out = describe(runner.get_output_details())
+    return inputs, outputs, {"quantization": {**q_in, **q_out}} if (q_in or q_out) else {}
+
+
+class TfliteExporter(Exporter):
+    name = "tflite"
+    description = "TensorFlow Lite flatbuffers (fp32, fp16, dynamic-range int8, full-integer int8) for LiteRT"
+
+    def export(self, source: SourceModel, out_dir: Path, options: ExportOptions) -> list[Artifact]:
+        import tensorflow as tf
+
+        from tfship.export.tf_function import load_predict_function
+
+        loaded, predict = load_predict_function(source)
+        concrete = predict.get_concrete_function()
+        provenance = {"source": str(source.path), "signature": source.signature_key,
+                      "fingerprint": source.fingerprint, "labels": list(source.labels),
+                      "tensorflow": tf.__version__}
+        artifacts = []
+        for variant in VARIANTS:
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
+            rep = _representative(source, options.calibration) if variant.precision == "int8" else None
+            variant.configure(converter, tf, rep)
+            try:
+                blob = converter.convert()
+            except Exception as e:  # the converter raises many types; name the variant and re-raise
+                raise ExportError("tflite", f"{variant.file}: {type(e).__name__}: {e}".splitlines()[0],
+                                  "run with --debug for the converter's trace") from e
+            blob = _finalize(blob, source.signature_key, {**provenance, "precision": variant.precision})
+            (out_dir / variant.file).write_bytes(blob)
+            inputs, outputs, details = _io_details(blob, source.signature_key)
+            artifacts.append(Artifact(variant.file, self.name, variant.precision, inputs, outputs,
+                                      {"signature_key": source.signature_key, **details}))
+        return artifacts
+
+
+def read_provenance(path: Path) -> dict:
+    """The provenance JSON tfship stored in a .tflite file."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    for entry in model.metadata or []:
+        if entry.name.decode() == PROVENANCE_METADATA:
+            return json.loads(bytes(model.buffers[entry.buffer].data).decode())
+    raise ExportError("tflite", f"'{path}' carries no {PROVENANCE_METADATA} metadata")

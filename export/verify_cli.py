@@ -1,0 +1,32 @@
+"""``tfship verify``: check every exported artifact against the SavedModel it came from."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tfship.export.verify import DEFAULT_SAMPLES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, type=Path,
+                        help="run folder (its exports/ is checked) or an export folder with manifest.json")
+    parser.add_argument("--inputs", type=Path,
+                        help=".npy of inputs shaped like the signature's (default: MNIST test images when they "
+                             "fit, else seeded random inputs)")
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="how many inputs (default 10000)")
+    parser.add_argument("--data-dir", type=Path, help="MNIST folder (default: $TFSHIP_MNIST_DIR or the cache)")
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency measurements")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfship.errors import UsageError
+    from tfship.export.verify import VerifyConfig, exports_folder, verify_and_report
+
+    if args.samples < 1:
+        raise UsageError(f"--samples must be positive, got {args.samples}")
+    if args.inputs is not None and not args.inputs.is_file():
+        raise UsageError(f"--inputs '{args.inputs}' does not exist (expected a .npy file)")
+    folder = exports_folder(args.model)
+    return verify_and_report(VerifyConfig(exports=folder, inputs=args.inputs, samples=args.samples,
+                                          data_dir=args.data_dir, latency=not args.no_latency))
