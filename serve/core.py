@@ -1,0 +1,236 @@
+"""The serving core: Predict, Classify, Regress, MultiInference, metadata and status on Python objects.
+
+No HTTP, no gRPC here: REST (:mod:`.rest`) and gRPC (:mod:`.grpc_service`) turn their requests into
+these calls and the results (or :class:`~tfship.serve.errors.ServingError`) back into their own
+responses. The rules and messages are TF Serving's (``servables/tensorflow/predict_util.cc``,
+``classifier.cc``, ``regressor.cc``, ``multi_inference.cc``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfship.serve.errors import InvalidArgumentError, ServingError
+from tfship.serve.manager import ModelManager, VersionState
+from tfship.serve.servable import Servable
+
+DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a request names: model, optional version or label, optional signature."""
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+    signature_name: str = ""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What answered: model name, version and signature (the response's ``model_spec``)."""
+
+    name: str
+    version: int
+    signature_name: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: Served
+    outputs: Tensors
+
+
+@dataclass(frozen=True)
+class Classification:
+    model: Served
+    classes: np.ndarray | None  # (N, K) of bytes labels
+    scores: np.ndarray | None  # (N, K) float32
+
+
+@dataclass(frozen=True)
+class Regression:
+    model: Served
+    values: np.ndarray  # (N,) float32
+
+
+@dataclass(frozen=True)
+class Metadata:
+    model: Served
+    signature_defs: object  # the SavedModel's map<string, SignatureDef>
+
+
+# Called with (model name, API name, entrypoint, status code name, seconds) after every request.
+RequestObserver = Callable[[str, str, str, str, float], None]
+
+
+class ServingCore:
+    def __init__(self, manager: ModelManager, observe: RequestObserver | None = None) -> None:
+        self.manager = manager
+        self._observe = observe
+
+    @contextmanager
+    def _measured(self, model: str, api: str, entrypoint: str):
+        start = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+        except ServingError as e:
+            code = e.code
+            raise
+        except BaseException:
+            code = "INTERNAL"
+            raise
+        finally:
+            if self._observe is not None:
+                self._observe(model, api, entrypoint, code, time.perf_counter() - start)
+
+    def predict(self, ref: ModelRef, inputs: Tensors, output_filter: Sequence[str] = (),
+                entrypoint: str = "") -> Prediction:
+        with self._measured(ref.name, "Predict", entrypoint):
+            servable = self.manager.resolve(ref.name, ref.version, ref.label)
+            name = ref.signature_name or DEFAULT_SIGNATURE
+            info = servable.signature(name)
+            wanted = _check_output_filter(output_filter, info.outputs)
+            outputs = servable.run(name, inputs)
+            return Prediction(Served(ref.name, servable.version, name), {k: outputs[k] for k in wanted})
+
+    def classify(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Classification:
+        with self._measured(ref.name, "Classify", entrypoint):
+            servable = self.manager.resolve(ref.name, ref.version, ref.label)
+            return self._classify(servable, ref, examples)
+
+    def regress(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Regression:
+        with self._measured(ref.name, "Regress", entrypoint):
+            servable = self.manager.resolve(ref.name, ref.version, ref.label)
+            return self._regress(servable, ref, examples)
+
+    def multi_inference(self, tasks: Sequence[tuple[ModelRef, str]], examples: Sequence[bytes],
+                        entrypoint: str = "") -> list[Classification | Regression]:
+        """Run several classify/regress signatures of one model version on the same examples."""
+        name = tasks[0][0].name if tasks else ""
+        with self._measured(name, "MultiInference", entrypoint):
+            if not tasks:
+                raise InvalidArgumentError("Expected at least one task")
+            if any(t.name != name for t, _ in tasks):
+                raise InvalidArgumentError("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            first = tasks[0][0]
+            if any((t.version, t.label) != (first.version, first.label) for t, _ in tasks):
+                raise InvalidArgumentError("Model versions in a MultiInferenceRequest must be the same.")
+            seen: set[str] = set()
+            for t, _ in tasks:
+                sig = t.signature_name or DEFAULT_SIGNATURE
+                if sig in seen:
+                    raise InvalidArgumentError(f"Duplicate evaluation of signature: {sig}")
+                seen.add(sig)
+            servable = self.manager.resolve(name, first.version, first.label)
+            results: list[Classification | Regression] = []
+            for ref, method in tasks:
+                if method == CLASSIFY_METHOD:
+                    results.append(self._classify(servable, ref, examples))
+                elif method == REGRESS_METHOD:
+                    results.append(self._regress(servable, ref, examples))
+                else:
+                    raise InvalidArgumentError(f"Unsupported signature method_name: {method}")
+            return results
+
+    def metadata(self, ref: ModelRef, fields: Sequence[str] = ("signature_def",), entrypoint: str = "") -> Metadata:
+        with self._measured(ref.name, "GetModelMetadata", entrypoint):
+            if not fields:
+                raise InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field")
+            for f in fields:
+                if f != "signature_def":
+                    raise InvalidArgumentError(f"Metadata field {f} is not supported")
+            servable = self.manager.resolve(ref.name, ref.version, ref.label)
+            return Metadata(Served(ref.name, servable.version, ""), servable.signature_defs)
+
+    def status(self, ref: ModelRef, entrypoint: str = "") -> list[VersionState]:
+        with self._measured(ref.name, "GetModelStatus", entrypoint):
+            if not ref.name:
+                raise InvalidArgumentError("Missing model name in request.")
+            return self.manager.status(ref.name, ref.version, ref.label)
+
+    def _signature_for_examples(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]):
+        name = ref.signature_name or DEFAULT_SIGNATURE
+        info = servable.signatures.get(name)
+        if info is None:
+            raise InvalidArgumentError(f"No signature was found with the name: {name}")
+        if len(examples) == 0:
+            raise InvalidArgumentError("Input is empty.")
+        if len(info.inputs) != 1:
+            raise InvalidArgumentError("Expected one input Tensor.")
+        if "inputs" not in info.inputs:
+            raise InvalidArgumentError(f"No classification or regression inputs found in signature '{name}'; "
+                                       "expected one string input named 'inputs' (serialized tf.Example)")
+        return name, info
+
+    def _classify(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]) -> Classification:
+        name, info = self._signature_for_examples(servable, ref, examples)
+        if len(info.outputs) not in (1, 2):
+            raise InvalidArgumentError(f"Expected one or two output Tensors, found {len(info.outputs)}")
+        if "classes" not in info.outputs and "scores" not in info.outputs:
+            raise InvalidArgumentError('Expected classification signature outputs to contain at least one of '
+                                       f'"classes" or "scores". Signature was: {name}')
+        out = servable.run(name, {"inputs": _string_tensor(examples)})
+        classes, scores = out.get("classes"), out.get("scores")
+        n = len(examples)
+        for label, t, kinds in (("classes", classes, "OS"), ("scores", scores, "f")):
+            if t is None:
+                continue
+            if t.ndim != 2:
+                raise InvalidArgumentError(f"Expected Tensor shape: [batch_size num_classes] but got {list(t.shape)}")
+            if t.dtype.kind not in kinds:
+                want = "DT_STRING" if label == "classes" else "DT_FLOAT"
+                raise InvalidArgumentError(f"Expected {label} Tensor of {want}. Got: {t.dtype}")
+            if t.shape[0] != n:
+                raise InvalidArgumentError(f"Expected {label} output batch size of {n}. Got: {t.shape[0]}")
+        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+            raise InvalidArgumentError("Tensors class and score should match in dim_size(1). "
+                                       f"Got {classes.shape[1]} vs. {scores.shape[1]}")
+        return Classification(Served(ref.name, servable.version, name), classes,
+                              None if scores is None else scores.astype(np.float32, copy=False))
+
+    def _regress(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]) -> Regression:
+        name, info = self._signature_for_examples(servable, ref, examples)
+        if len(info.outputs) != 1:
+            raise InvalidArgumentError("Expected one output Tensor.")
+        if "outputs" not in info.outputs:
+            raise InvalidArgumentError(f"No regression outputs found in signature '{name}'; expected one output "
+                                       "named 'outputs'")
+        values = servable.run(name, {"inputs": _string_tensor(examples)})["outputs"]
+        n = len(examples)
+        if not (values.shape == (n,) or values.shape == (n, 1)):
+            raise InvalidArgumentError(f"Expected output Tensor shape to be either [batch_size] or "
+                                       f"[batch_size, 1] but got {list(values.shape)}")
+        if values.dtype.kind != "f":
+            raise InvalidArgumentError(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
+        return Regression(Served(ref.name, servable.version, name), values.reshape(n).astype(np.float32))
+
+
+def _check_output_filter(output_filter: Sequence[str], outputs: dict) -> list[str]:
+    if not output_filter:
+        return sorted(outputs)
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in outputs:
+            raise InvalidArgumentError(f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                                       f"in the set {{{','.join(sorted(outputs))}}}.")
+        if alias in seen:
+            raise InvalidArgumentError(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(output_filter)
+
+
+def _string_tensor(values: Sequence[bytes]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = list(values)
+    return arr

@@ -1,0 +1,359 @@
+"""TF Serving's REST JSON <-> tensors and tf.Examples (its ``util/json_tensor.cc``), with its messages.
+
+- predict: ``instances`` (row form: one element per batch row; objects when a signature has several
+  inputs) or ``inputs`` (columnar form); answers ``predictions`` or ``outputs`` to match.
+- classify / regress: ``examples`` (and an optional ``context`` merged into each); answers ``results``.
+- ``{"b64": "..."}`` is a binary string; JSON integers and decimals are distinct (``1`` vs ``1.0``), as
+  in TF Serving: in an example a list of integers becomes an int64 feature, of decimals a float one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import numpy as np
+
+from tfship.serve.errors import InvalidArgumentError
+from tfship.serve.servable import TensorSpec
+from tfship.serve.tensors import dtype_name, numpy_dtype
+
+ROW, COLUMNAR = "row", "columnar"
+
+
+def _debug(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_type(value) -> str:
+    # rapidjson's type names, as TF Serving prints them.
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def parse_body(body: bytes) -> dict:
+    """The request body as a JSON object, or TF Serving's parse error."""
+    if not body:
+        raise InvalidArgumentError("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        offset = getattr(e, "pos", 0)
+        reason = getattr(e, "msg", str(e))
+        raise InvalidArgumentError(f"JSON Parse error: {reason} at offset: {offset}") from e
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Is not object")
+    return doc
+
+
+def signature_name(doc: dict) -> str:
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} not formatted correctly. "
+                                   "'signature_name' key must be a string value.")
+    return name
+
+
+def predict_inputs(doc: dict, specs: dict[str, TensorSpec]) -> tuple[dict[str, np.ndarray], str]:
+    """Input tensors and the request's form (``ROW`` or ``COLUMNAR``) from a ``:predict`` body."""
+    if not specs:
+        raise InvalidArgumentError(f"Failed to get input map for signature: {signature_name(doc) or 'DEFAULT'}")
+    has_instances, has_inputs = "instances" in doc, "inputs" in doc
+    if has_instances and has_inputs:
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Not formatted correctly expecting only one of "
+                                   "'inputs' or 'instances' keys to exist ")
+    if has_instances:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Expecting 'instances' to be an list/array")
+        if not instances:
+            raise InvalidArgumentError(f"JSON Value: {_debug(doc)} No values in 'instances' array")
+        return _from_instances(instances, specs), ROW
+    if has_inputs:
+        return _from_inputs(doc["inputs"], specs), COLUMNAR
+    raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
+
+
+def _is_b64(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _is_named(value) -> bool:
+    return isinstance(value, dict) and not _is_b64(value)
+
+
+def _from_instances(instances: list, specs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
+    if not isinstance(instances[0], dict) and len(specs) > 1:
+        raise InvalidArgumentError("instances is a plain list, but expecting list of objects as multiple input "
+                                   "tensors required as per tensorinfo_map")
+    named = _is_named(instances[0])
+    if not named:
+        (name, spec), = specs.items()
+        fast = _fast_array(instances, spec)
+        if fast is not None:
+            return {name: fast}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in specs}
+    for i, elem in enumerate(instances):
+        if named:
+            if not _is_named(elem):
+                raise InvalidArgumentError(f"Expecting object but got list at item {i} of input list")
+            for key, value in elem.items():
+                if key not in specs:
+                    raise InvalidArgumentError(f"Failed to process element: {i} key: {key} of 'instances' list. "
+                                               f"Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}")
+                rows[key].append(_row(value, specs[key], i, rows[key], f" key: {key}"))
+            if set(elem) != set(specs):
+                raise InvalidArgumentError(f"Failed to process element: {i} of 'instances' list. JSON object: "
+                                           f"{_debug(elem)} keys must be equal to: {','.join(sorted(specs))}")
+        else:
+            if _is_named(elem):
+                raise InvalidArgumentError(f"Expecting value/list but got object at item {i} of input list")
+            (key, spec), = specs.items()
+            rows[key].append(_row(elem, spec, i, rows[key], ""))
+    return {k: np.stack(v) if v else np.empty((0,), numpy_dtype(specs[k].dtype)) for k, v in rows.items()}
+
+
+def _row(value, spec: TensorSpec, index: int, previous: list[np.ndarray], where: str) -> np.ndarray:
+    try:
+        arr = _dense(value, spec.dtype)
+        if previous and previous[0].shape != arr.shape:
+            if previous[0].size != arr.size:
+                raise InvalidArgumentError(f"Expecting tensor size: {previous[0].size} but got: {arr.size}")
+            raise InvalidArgumentError(f"Expecting shape {_shape(previous[0].shape)} but got: {_shape(arr.shape)}")
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"Failed to process element: {index}{where} of 'instances' list. "
+                                   f"Error: INVALID_ARGUMENT: {e.message}") from e
+    return arr
+
+
+def _shape(shape) -> str:
+    return "[" + ",".join(str(s) for s in shape) + "]"
+
+
+def _from_inputs(value, specs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
+    if not isinstance(value, dict) or _is_b64(value):
+        if len(specs) > 1:
+            raise InvalidArgumentError("inputs is a plain value/list, but expecting an object as multiple input "
+                                       "tensors required as per tensorinfo_map")
+        (name, spec), = specs.items()
+        fast = _fast_array(value, spec)
+        return {name: fast if fast is not None else _dense(value, spec.dtype)}
+    out = {}
+    for name in sorted(specs):
+        if name not in value:
+            raise InvalidArgumentError(f"Missing named input: {name} in 'inputs' object.")
+        fast = _fast_array(value[name], specs[name])
+        out[name] = fast if fast is not None else _dense(value[name], specs[name].dtype)
+    return out
+
+
+def _fast_array(value, spec: TensorSpec) -> np.ndarray | None:
+    """The common case (a well-formed numeric nest) in one numpy call; None means take the slow,
+    exact path, which also produces TF Serving's error messages."""
+    if spec.dtype == 7 or not isinstance(value, list):
+        return None
+    try:
+        arr = np.asarray(value)
+    except ValueError:
+        return None
+    want = numpy_dtype(spec.dtype)
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and want.kind in "iu"):
+        return None
+    return arr.astype(want, copy=False)
+
+
+def _dense(value, dtype: int) -> np.ndarray:
+    """A JSON nest as a dense tensor of ``dtype``, checked level by level like TF Serving does."""
+    shape = []
+    v = value
+    while isinstance(v, list):
+        shape.append(len(v))
+        if not v:
+            break
+        v = v[0]
+    flat: list = []
+    _fill(value, 0, shape, dtype, flat)
+    if dtype == 7:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return arr.reshape(shape)
+    return np.asarray(flat, dtype=numpy_dtype(dtype)).reshape(shape)
+
+
+def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
+    rank = len(shape)
+    if not isinstance(value, list):
+        if level != rank:
+            raise InvalidArgumentError(f"JSON Value: {_debug(value)} found at incorrect level: {level + 1} in the "
+                                       f"JSON DOM. Expected at level: {rank}")
+        out.append(_scalar(value, dtype))
+        return
+    if level >= rank:
+        raise InvalidArgumentError(f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(value) != shape[level]:
+        raise InvalidArgumentError(f"Encountered list at unexpected size: {len(value)} at level: {level} "
+                                   f"expected size: {shape[level]}")
+    for v in value:
+        _fill(v, level + 1, shape, dtype, out)
+
+
+def _type_error(value, dtype: int) -> InvalidArgumentError:
+    return InvalidArgumentError(f"JSON Value: {_debug(value)} Type: {_json_type(value)} is not of expected type: "
+                                f"{dtype_name(dtype)}")
+
+
+def _scalar(value, dtype: int):
+    name = dtype_name(dtype)
+    if isinstance(value, dict):
+        if name != "string":
+            raise _type_error(value, dtype)
+        return _b64(value)
+    if name in ("float", "double", "half"):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif name == "string":
+        ok = isinstance(value, str)
+        value = value.encode("utf-8") if ok else value
+    elif name == "bool":
+        ok = isinstance(value, bool)
+    else:
+        ok = type(value) is int and (not name.startswith("uint") or value >= 0)
+    if not ok:
+        raise _type_error(value, dtype)
+    return value
+
+
+def _b64(value) -> bytes:
+    if not _is_b64(value):
+        raise InvalidArgumentError(f"JSON Value: {_debug(value)} not formatted correctly for base64 data")
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InvalidArgumentError("Unable to base64 decode") from e
+
+
+def predict_response(outputs: dict[str, np.ndarray], form: str) -> str:
+    """``{"predictions": ...}`` (row form) or ``{"outputs": ...}`` (columnar form)."""
+    if not outputs:
+        raise InvalidArgumentError("Cannot convert empty tensor map to JSON")
+    values = {name: _jsonable(name, t) for name, t in outputs.items()}
+    if form == COLUMNAR:
+        body = next(iter(values.values())) if len(values) == 1 else values
+        return json.dumps({"outputs": body})
+    batch = None
+    for name, t in outputs.items():
+        if t.ndim == 0:
+            raise InvalidArgumentError(f"Tensor name: {name} has no shape information ")
+        if batch is not None and t.shape[0] != batch:
+            raise InvalidArgumentError(f"Tensor name: {name} has inconsistent batch size: {t.shape[0]} "
+                                       f"expecting: {batch}")
+        batch = t.shape[0]
+    if len(values) == 1:
+        return json.dumps({"predictions": next(iter(values.values()))})
+    rows = [{name: values[name][i] for name in sorted(values)} for i in range(batch)]
+    return json.dumps({"predictions": rows})
+
+
+def _jsonable(name: str, t: np.ndarray):
+    if t.dtype.kind in "OS":
+        as_b64 = name.endswith("_bytes")  # TF Serving's convention for binary string outputs
+
+        def conv(v):
+            b = v if isinstance(v, bytes) else str(v).encode()
+            return {"b64": base64.b64encode(b).decode()} if as_b64 else b.decode("utf-8", "replace")
+
+        return np.vectorize(conv, otypes=[object])(t).tolist() if t.size else t.tolist()
+    if t.dtype.kind == "f":
+        return t.astype(np.float64).tolist()
+    return t.tolist()
+
+
+def examples(doc: dict) -> list[bytes]:
+    """Serialized tf.Examples from a ``:classify`` / ``:regress`` body (context merged into each)."""
+    from tensorflow.core.example import example_pb2
+
+    context = None
+    if "context" in doc:
+        context = example_pb2.Example()
+        _fill_example(doc["context"], context)
+    items = doc.get("examples")
+    if "examples" not in doc:
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} When method is classify, key 'examples' is "
+                                   "expected and was not found")
+    if not isinstance(items, list):
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Expecting 'examples' value to be an list/array")
+    if not items:
+        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} 'examples' value is an empty array")
+    out = []
+    for item in items:
+        ex = example_pb2.Example()
+        if context is not None:
+            ex.CopyFrom(context)
+        _fill_example(item, ex)
+        out.append(ex.SerializeToString())
+    return out
+
+
+def _fill_example(value, example) -> None:
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"Example must be JSON object but got JSON {_json_type(value)}")
+    for name, content in value.items():
+        feature = example.features.feature[name]
+        feature.Clear()
+        for v in content if isinstance(content, list) else [content]:
+            _add_to_feature(v, name, feature)
+
+
+_KIND_NAMES = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}
+
+
+def _add_to_feature(v, name: str, feature) -> None:
+    if v is None or isinstance(v, list) or (isinstance(v, dict) and not _is_b64(v)):
+        raise InvalidArgumentError(f"Feature: {name} has element with unexpected JSON type: {_json_type(v)}")
+    if isinstance(v, bool):
+        kind, item = "int64_list", int(v)
+    elif isinstance(v, dict):
+        kind, item = "bytes_list", _b64(v)
+    elif isinstance(v, str):
+        kind, item = "bytes_list", v.encode("utf-8")
+    elif isinstance(v, float):
+        kind, item = "float_list", v
+    else:
+        if not -(2 ** 63) <= v < 2 ** 63:
+            raise InvalidArgumentError(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+        kind, item = "int64_list", v
+    current = feature.WhichOneof("kind")
+    if current is not None and current != kind:
+        raise InvalidArgumentError(f"Unexpected element type in feature: {name} expecting type: "
+                                   f"{_KIND_NAMES[current]}")
+    getattr(feature, kind).value.append(item)
+
+
+def classify_response(classes, scores) -> str:
+    n = (classes if classes is not None else scores).shape[0]
+    k = (classes if classes is not None else scores).shape[1]
+    results = []
+    for i in range(n):
+        row = []
+        for j in range(k):
+            label = classes[i, j] if classes is not None else b""
+            label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+            score = float(scores[i, j]) if scores is not None else 0.0
+            row.append([label, score])
+        results.append(row)
+    return json.dumps({"results": results})
+
+
+def regress_response(values: np.ndarray) -> str:
+    return json.dumps({"results": values.astype(np.float64).tolist()})

@@ -1,0 +1,199 @@
+"""Models, their versions on disk, and which versions are loaded: TF Serving's manager, in small.
+
+Each poll (every ``--file_system_poll_wait_seconds``) lists the complete versions under a model's
+base folder (integer-named folders holding ``saved_model.pb``; tfship's ``.tmp-version-*`` folders
+and half-written ones are not versions), picks the ones the version policy wants, loads and warms
+up the new ones, and only then unloads versions no longer wanted. A request holds the servable it
+resolved, so an unload never breaks a request in flight. A version that fails to load is logged,
+marked END with its error in the status, and never replaces what is serving; it is retried only
+when its ``saved_model.pb`` changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tfship.savedmodel import SAVED_MODEL_FILE, list_versions
+from tfship.serve.config import BatchingOptions, ModelConfig
+from tfship.serve.errors import InvalidArgumentError, NotFoundError
+from tfship.serve.servable import Servable
+
+log = logging.getLogger("tfship.serve")
+
+
+@dataclass
+class VersionState:
+    """One version's life, as ``GetModelStatus`` reports it."""
+
+    version: int
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END (ModelVersionStatus.State)
+    error_code: str = "OK"
+    error_message: str = ""
+    servable: Servable | None = None
+    failed_mtime: float | None = None
+
+
+@dataclass
+class _Model:
+    config: ModelConfig
+    versions: dict[int, VersionState] = field(default_factory=dict)
+
+
+class ModelManager:
+    """Loads and serves the versions of the configured models; thread-safe."""
+
+    def __init__(self, models: list[ModelConfig], batching: BatchingOptions | None = None,
+                 on_batch: Callable[[str, int, int], None] | None = None) -> None:
+        self._models = {m.name: _Model(m) for m in models}
+        self._batching = batching
+        self._on_batch = on_batch
+        self._lock = threading.Lock()
+        self._reconcile_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._models)
+
+    def start_polling(self, interval_seconds: float) -> None:
+        """Poll the file system for version changes every ``interval_seconds`` (TF Serving: 0 = never)."""
+        if interval_seconds <= 0:
+            return
+        self._poller = threading.Thread(target=self._poll, args=(interval_seconds,), name="version-poller",
+                                        daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join()
+        with self._lock:
+            servables = [s.servable for m in self._models.values() for s in m.versions.values() if s.servable]
+        for s in servables:
+            s.close()
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.reconcile()
+            except Exception:  # a poll must never kill the poller; the next poll tries again
+                log.exception("polling model versions failed")
+
+    def reconcile(self) -> None:
+        """Bring every model's loaded versions in line with its policy and what is on disk."""
+        with self._reconcile_lock:
+            for model in self._models.values():
+                self._reconcile(model)
+
+    def _reconcile(self, model: _Model) -> None:
+        cfg = model.config
+        on_disk = list_versions(cfg.base_path)
+        candidates = [v for v in on_disk if not self._failed_unchanged(model, v)]
+        wanted = set(cfg.policy.select(candidates))
+        for v in sorted(wanted, reverse=True):
+            state = model.versions.get(v)
+            if state is None or state.state != "AVAILABLE":
+                self._load(model, v)
+        with self._lock:
+            available_wanted = [v for v in wanted if model.versions[v].state == "AVAILABLE"]
+            # Availability first: while no wanted version answers, keep serving what does.
+            to_unload = [s for v, s in model.versions.items()
+                         if s.state == "AVAILABLE" and v not in wanted and available_wanted]
+            for s in to_unload:
+                s.state = "UNLOADING"
+        for s in to_unload:
+            servable, s.servable = s.servable, None
+            if servable is not None:
+                servable.close()
+            with self._lock:
+                s.state = "END"
+            log.info("unloaded model %s version %d", cfg.name, s.version)
+
+    def _failed_unchanged(self, model: _Model, version: int) -> bool:
+        state = model.versions.get(version)
+        if state is None or state.failed_mtime is None:
+            return False
+        return _mtime(model.config, version) == state.failed_mtime
+
+    def _load(self, model: _Model, version: int) -> None:
+        cfg = model.config
+        path = cfg.base_path / str(version)
+        with self._lock:
+            model.versions[version] = VersionState(version, "LOADING")
+        log.info("loading model %s version %d from %s", cfg.name, version, path)
+        try:
+            servable = Servable(cfg.name, version, path, self._batching, self._on_batch)
+            servable.warm_up()
+        except Exception as e:  # any load failure: log it, report it, keep serving the current version
+            log.error("model %s version %d failed to load from %s; still serving %s: %s: %s",
+                      cfg.name, version, path, self._available_versions(model) or "nothing",
+                      type(e).__name__, e)
+            with self._lock:
+                model.versions[version] = VersionState(version, "END", "UNKNOWN", f"{type(e).__name__}: {e}",
+                                                       failed_mtime=_mtime(cfg, version))
+            return
+        with self._lock:
+            model.versions[version] = VersionState(version, "AVAILABLE", servable=servable)
+        log.info("model %s version %d is available", cfg.name, version)
+
+    def _available_versions(self, model: _Model) -> list[int]:
+        with self._lock:
+            return sorted(v for v, s in model.versions.items() if s.state == "AVAILABLE")
+
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The servable a request names; TF Serving's errors and messages when there is none."""
+        model = self._models.get(name)
+        if version is not None and label is not None:
+            raise InvalidArgumentError(
+                f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
+        if label is not None:
+            if model is None or label not in model.config.labels:
+                raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
+            version = model.config.labels[label]
+        with self._lock:
+            if model is not None:
+                if version is None:
+                    available = [v for v, s in model.versions.items() if s.state == "AVAILABLE"]
+                    if available:
+                        return model.versions[max(available)].servable
+                else:
+                    s = model.versions.get(version)
+                    if s is not None and s.state == "AVAILABLE":
+                        return s.servable
+        request = f"Latest({name})" if version is None else f"Specific({name}, {version})"
+        raise NotFoundError(f"Servable not found for request: {request}")
+
+    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionState]:
+        """Version states, newest first, as ``GetModelStatus`` reports them."""
+        model = self._models.get(name)
+        if version is not None and label is not None:
+            raise InvalidArgumentError(
+                f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
+        if label is not None:
+            if model is None or label not in model.config.labels:
+                raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
+            version = model.config.labels[label]
+        with self._lock:
+            states = dict(model.versions) if model else {}
+            if version is not None:
+                if version not in states:
+                    raise NotFoundError(f"Could not find version {version} of model {name}")
+                return [_copy(states[version])]
+            if not states:
+                raise NotFoundError(f"Could not find any versions of model {name}")
+            return [_copy(states[v]) for v in sorted(states, reverse=True)]
+
+
+def _copy(s: VersionState) -> VersionState:
+    return VersionState(s.version, s.state, s.error_code, s.error_message)
+
+
+def _mtime(cfg: ModelConfig, version: int) -> float | None:
+    try:
+        return (cfg.base_path / str(version) / SAVED_MODEL_FILE).stat().st_mtime
+    except OSError:
+        return None

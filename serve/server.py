@@ -1,0 +1,147 @@
+"""The local model server: the core, a gRPC server and a REST server, started and stopped together.
+
+``ModelServer(options).start()`` loads the configured models first (as ``tensorflow_model_server``
+does), then opens the ports; :meth:`ModelServer.stop` stops accepting, lets requests in flight
+finish (up to ``grace_seconds``), then unloads. Port ``0`` in :class:`ServerOptions` means an
+ephemeral port (the chosen ones are in :attr:`ModelServer.grpc_port` / ``rest_port``); ``None`` turns
+that transport off.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+
+from tfship.errors import UsageError
+from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions
+from tfship.serve.core import ServingCore
+from tfship.serve.manager import ModelManager
+from tfship.serve.metrics import Metrics
+
+log = logging.getLogger("tfship.serve")
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # ~20k MNIST images as JSON; far above any sane request
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    models: tuple[ModelConfig, ...]
+    host: str = "127.0.0.1"
+    grpc_port: int | None = 8500
+    rest_port: int | None = 8501
+    batching: BatchingOptions | None = None
+    monitoring: MonitoringOptions = MonitoringOptions()
+    poll_seconds: float = 1.0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    grpc_threads: int = 64
+    grace_seconds: float = 30.0
+
+
+class ModelServer:
+    def __init__(self, options: ServerOptions) -> None:
+        if not options.models:
+            raise UsageError("no model to serve: give --model, --model_base_path or --model_config_file")
+        if options.grpc_port is None and options.rest_port is None:
+            raise UsageError("both gRPC and REST are turned off; nothing would answer")
+        self.options = options
+        self.metrics = Metrics() if options.monitoring.prometheus_enabled else None
+        self.manager = ModelManager(list(options.models), options.batching,
+                                    self.metrics.observe_batch if self.metrics else None)
+        self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None)
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self._grpc = None
+        self._health = None
+        self._uvicorn = None
+        self._rest_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        self.manager.reconcile()
+        self.manager.start_polling(self.options.poll_seconds)
+        if self.options.grpc_port is not None:
+            self._start_grpc()
+        if self.options.rest_port is not None:
+            self._start_rest()
+
+    def _start_grpc(self) -> None:
+        from concurrent import futures
+
+        import grpc
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        from tfship.serve.grpc_service import add_services
+
+        limit = self.options.max_request_bytes
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(self.options.grpc_threads, thread_name_prefix="grpc"),
+                                 options=[("grpc.max_receive_message_length", limit),
+                                          ("grpc.max_send_message_length", limit),
+                                          ("grpc.so_reuseport", 0)])
+        add_services(self._grpc, self.core)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        address = f"{_bracket(self.options.host)}:{self.options.grpc_port}"
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError as e:
+            raise UsageError(f"cannot listen for gRPC on {address}: {e}") from e
+        self._grpc.start()
+        for service in ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def _start_rest(self) -> None:
+        import uvicorn
+
+        from tfship.serve.rest import build_app
+
+        sock = _listen(self.options.host, self.options.rest_port)
+        self.rest_port = sock.getsockname()[1]
+        mon = self.options.monitoring
+        app = build_app(self.core, self.options.max_request_bytes, self.metrics,
+                        mon.prometheus_path if mon.prometheus_enabled else None)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=int(self.options.grace_seconds))
+        self._uvicorn = uvicorn.Server(config)
+        # Off the main thread uvicorn installs no signal handlers; the CLI owns SIGTERM.
+        self._rest_thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
+                                             name="rest", daemon=True)
+        self._rest_thread.start()
+        while not self._uvicorn.started:
+            if not self._rest_thread.is_alive():
+                raise UsageError(f"the REST server on port {self.rest_port} failed to start (see the log)")
+            self._stopped.wait(0.01)
+
+    def stop(self) -> None:
+        """Stop accepting requests, let those in flight finish, then unload every model."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.options.grace_seconds
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()
+        done = self._grpc.stop(grace) if self._grpc is not None else None
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+            self._rest_thread.join(grace + 5)
+        if done is not None:
+            done.wait(grace + 5)
+        self.manager.stop()
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen for REST on {host}:{port}: {e.strerror}") from e
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
