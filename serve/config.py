@@ -219,13 +219,21 @@ class WrittenConfig:
 
 
 def container_model_config(name: str, versions: list[int]) -> ModelConfig:
-    """The container's view of a model whose versions on disk are ``versions``.
+    """The container's view of a model whose complete versions on disk are ``versions``.
 
-    Policy ``latest`` keeps hot pickup of new versions; the label ``stable`` names the newest version
-    at the time of writing, so clients can pin it while newer versions roll in.
+    It serves exactly the newest version (label ``stable``) and the one before it (label
+    ``previous``, for an instant rollback). Labels may only name versions that are served, so the
+    policy is ``specific``: a new version goes live when these files are rewritten (TF Serving
+    re-reads its model config every ``--model_config_file_poll_wait_seconds``).
     """
-    labels = {"stable": max(versions)} if versions else {}
-    return ModelConfig(name, Path(CONTAINER_MODELS_ROOT) / name, VersionPolicy("latest", 1), labels)
+    if not versions:
+        raise UsageError(f"model '{name}' has no complete version to write a container config for")
+    newest = sorted(versions)[-2:]
+    labels = {"stable": newest[-1]}
+    if len(newest) == 2:
+        labels["previous"] = newest[0]
+    return ModelConfig(name, Path(CONTAINER_MODELS_ROOT) / name, VersionPolicy("specific", versions=tuple(newest)),
+                       labels)
 
 
 def write_container_config(model_path: Path, out_dir: Path, name: str) -> WrittenConfig:

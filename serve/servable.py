@@ -8,6 +8,7 @@ so a bad request is an ``InvalidArgumentError`` naming the input, never a crash.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,4 +176,13 @@ def _op_error(e) -> ServingError:
 
     code = {3: errors.InvalidArgumentError, 5: errors.NotFoundError, 9: errors.FailedPreconditionError,
             8: errors.ResourceExhaustedError, 14: errors.UnavailableError, 12: errors.UnimplementedError}
-    return code.get(e.error_code, errors.InternalError)(e.message)
+    return code.get(e.error_code, errors.InternalError)(_session_message(e.message))
+
+
+def _session_message(message: str) -> str:
+    """An eager op error as TF Serving's session would word it: without the eager-only preamble
+    ("Graph execution error: ... <stack traces unavailable>") and the trailing "[Op:...]"."""
+    marker = "<stack traces unavailable>\n"
+    if message.startswith("Graph execution error:") and marker in message:
+        message = message.split(marker, 1)[1]
+    return re.sub(r"\s*\[Op:[^\]]*\]$", "", message)
