@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from tfship.errors import DataError, TfshipError, UsageError
 
-# TF Serving's REST API answers an error with the HTTP status of its canonical code
-# (http_rest_api_handler / util/net_http status mapping); the body carries only {"error": message}.
-# Going back from the status to the code is ambiguous for a few codes; the most common one wins.
+# TF Serving's REST API answers an error with the HTTP status of its canonical code (the usual
+# gRPC -> HTTP mapping); the body carries only {"error": message}. Going back is ambiguous: 400 is
+# INVALID_ARGUMENT, FAILED_PRECONDITION or OUT_OF_RANGE; the most common code wins, and the
+# status itself stays available as ServerError.http_status.
 HTTP_STATUS_TO_CODE: dict[int, str] = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     409: "ABORTED",
-    412: "FAILED_PRECONDITION",
+    413: "RESOURCE_EXHAUSTED",
     429: "RESOURCE_EXHAUSTED",
     499: "CANCELLED",
     500: "INTERNAL",
