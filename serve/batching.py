@@ -32,6 +32,10 @@ class _Task:
     enqueued: float
 
 
+class BatcherStopped(UnavailableError):
+    """The batcher was stopped (its model version is being unloaded); the caller may run unbatched."""
+
+
 class Batcher:
     """Runs ``run(inputs) -> outputs`` on batches gathered from concurrent :meth:`submit` calls."""
 
@@ -59,7 +63,7 @@ class Batcher:
         task = _Task(inputs, rows, Future(), time.monotonic())
         with self._cond:
             if self._stopping:
-                raise UnavailableError("The server is shutting down")
+                raise BatcherStopped("This model version is being unloaded")
             if self._queued_rows + rows > self._opts.max_enqueued_batches * self._opts.max_batch_size:
                 raise UnavailableError("The batch scheduling queue to which this task was submitted is full")
             self._queue.append(task)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfship.serve.batching import Batcher
+from tfship.serve.batching import Batcher, BatcherStopped
 from tfship.serve.config import BatchingOptions
 from tfship.serve.errors import FailedPreconditionError, InvalidArgumentError, ServingError
 from tfship.serve.tensors import dtype_name, numpy_dtype_matches
@@ -65,6 +65,7 @@ class Servable:
         self._batching = batching
         self._on_batch = on_batch
         self._batchers: dict[str, Batcher] = {}
+        self._closed = False
         self._lock = threading.Lock()
         self._tf = tf
 
@@ -81,7 +82,12 @@ class Servable:
         check_inputs(info, inputs)
         if self._batching is None or not info.batchable:
             return self._call(signature_name, inputs)
-        return self._batcher(signature_name).submit(inputs)
+        try:
+            return self._batcher(signature_name).submit(inputs)
+        except BatcherStopped:
+            # This version was unloaded after the request resolved it; the model is still in memory
+            # while the request holds it, so answer unbatched rather than fail during a swap.
+            return self._call(signature_name, inputs)
 
     def warm_up(self) -> None:
         """Run each numeric batchable signature once on zeros, so the first request is not the slowest
@@ -96,12 +102,15 @@ class Servable:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             batchers, self._batchers = list(self._batchers.values()), {}
         for b in batchers:
             b.stop()
 
     def _batcher(self, signature_name: str) -> Batcher:
         with self._lock:
+            if self._closed:
+                raise BatcherStopped("This model version is being unloaded")
             b = self._batchers.get(signature_name)
             if b is None:
                 def on_batch(rows: int, padding: int) -> None:

@@ -1,0 +1,132 @@
+"""Versions while serving: hot swap under load with zero failures, incomplete folders, failed loads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+
+import grpc
+import pytest
+import requests
+from serve_helpers import MODEL, predict_request, write_version
+
+from tfship.serve.config import BatchingOptions, ModelConfig, VersionPolicy
+from tfship.serve.manager import ModelManager
+from tfship.serve.server import ModelServer, ServerOptions
+
+
+def _states(manager: ModelManager) -> dict[int, str]:
+    return {s.version: s.state for s in manager.status(MODEL)}
+
+
+@pytest.mark.parametrize("batching", [None, BatchingOptions(max_batch_size=8, batch_timeout_micros=500,
+                                                            num_batch_threads=1)],
+                         ids=["unbatched", "batched"])
+def test_swap_under_concurrent_load_fails_no_request(tmp_path, images, batching):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    base = tmp_path / "saved_model"
+    write_version(base, seed=0)
+    server = ModelServer(ServerOptions(models=(ModelConfig(MODEL, base),), grpc_port=0, rest_port=0,
+                                       batching=batching, poll_seconds=0.1, grace_seconds=5))
+    server.start()
+    stop = threading.Event()
+    failures: list[str] = []
+    seen: list[int] = []
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/{MODEL}:predict"
+    body = json.dumps({"signature_name": "predict_images", "instances": images[:1].tolist()})
+
+    def grpc_load():
+        while not stop.is_set():
+            try:
+                seen.append(stub.Predict(predict_request(images[:1]), timeout=30).model_spec.version.value)
+            except grpc.RpcError as e:
+                failures.append(f"gRPC {e.code()}: {e.details()}")
+
+    def rest_load():
+        with requests.Session() as http:
+            while not stop.is_set():
+                r = http.post(url, data=body, timeout=30)
+                if r.status_code != 200:
+                    failures.append(f"REST {r.status_code}: {r.text}")
+
+    threads = [threading.Thread(target=f) for f in (grpc_load, grpc_load, rest_load, rest_load)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        write_version(base, seed=1)  # atomically renamed into place while requests flow
+        deadline = time.monotonic() + 60
+        while _states(server.manager) != {2: "AVAILABLE", 1: "END"}:
+            assert time.monotonic() < deadline, _states(server.manager)
+            time.sleep(0.05)
+        time.sleep(0.5)  # keep the load on after the unload
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        channel.close()
+        server.stop()
+    assert failures == []
+    assert 1 in seen and seen[-1] == 2
+    assert len(seen) > 20
+
+
+def test_incomplete_and_temporary_folders_are_ignored(tmp_path, caplog):
+    base = tmp_path / "saved_model"
+    write_version(base, seed=0)
+    shutil.copytree(base / "1", base / ".tmp-version-0123")  # tfship's in-progress name
+    (base / "3" / "variables").mkdir(parents=True)  # a version still being copied: no saved_model.pb yet
+    manager = ModelManager([ModelConfig(MODEL, base, VersionPolicy("all"))])
+    try:
+        manager.reconcile()
+        assert _states(manager) == {1: "AVAILABLE"}
+        assert manager.resolve(MODEL).version == 1
+    finally:
+        manager.stop()
+
+
+def test_failed_version_keeps_current_one_serving(tmp_path, caplog, images):
+    base = tmp_path / "saved_model"
+    write_version(base, seed=0)
+    manager = ModelManager([ModelConfig(MODEL, base)])
+    try:
+        manager.reconcile()
+        (base / "2").mkdir()
+        (base / "2" / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+        with caplog.at_level(logging.ERROR, logger="tfship.serve"):
+            manager.reconcile()
+        assert _states(manager) == {2: "END", 1: "AVAILABLE"}
+        [failed] = manager.status(MODEL, version=2)
+        assert failed.error_code == "UNKNOWN" and failed.error_message
+        assert "version 2 failed to load" in caplog.text and "still serving [1]" in caplog.text
+        servable = manager.resolve(MODEL)
+        assert servable.version == 1
+        assert servable.run("predict_images", {"images": images})["scores"].shape == (4, 10)
+        # Unchanged, it is not retried on every poll.
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="tfship.serve"):
+            manager.reconcile()
+        assert "failed to load" not in caplog.text
+    finally:
+        manager.stop()
+
+
+def test_specific_policy_and_labels(tmp_path):
+    base = tmp_path / "saved_model"
+    write_version(base, seed=0)
+    write_version(base, seed=1)
+    manager = ModelManager([ModelConfig(MODEL, base, VersionPolicy("all"), {"stable": 1, "canary": 2})])
+    try:
+        manager.reconcile()
+        assert _states(manager) == {2: "AVAILABLE", 1: "AVAILABLE"}
+        assert manager.resolve(MODEL).version == 2
+        assert manager.resolve(MODEL, label="stable").version == 1
+        assert manager.resolve(MODEL, label="canary").version == 2
+    finally:
+        manager.stop()
