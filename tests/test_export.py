@@ -1,0 +1,165 @@
+"""export-all: every registered format, the manifest, atomicity, errors, and a non-MNIST model.
+
+Tests are generated from the registry: a new format is tested by adding its entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export_helpers import generic_classifier
+from tfship.export import manifest, registry
+from tfship.export.base import ExportOptions
+from tfship.export.errors import ExportError
+from tfship.export.pipeline import ExportConfig, export_all
+from tfship.export.tolerances import tolerance_for
+from tfship.savedmodel import resolve_model
+
+
+@pytest.fixture(scope="session")
+def cnn_exports(cnn_run):
+    """All formats of the session's CNN, exported once (no verify: test_verify does that)."""
+    return export_all(ExportConfig(model=cnn_run), progress=lambda *_: None)
+
+
+@pytest.mark.parametrize("fmt", list(registry.FORMATS))
+def test_every_format_exports_loads_and_agrees(fmt, cnn_exports, mnist):
+    from tfship.export.source import load_source
+
+    entries = [a for a in cnn_exports.manifest["artifacts"] if a["format"] == fmt]
+    assert entries, f"export-all wrote no {fmt} artifact"
+    source = load_source(resolve_model(cnn_exports.manifest["source"]["path"]))
+    x = mnist.test.flat_float()[:300]
+    reference = registry.runner_class("savedmodel")(source.path, source).run({"images": x})["scores"]
+    for entry in entries:
+        tol = tolerance_for(entry["format"], entry["precision"])
+        runner = registry.runner_class(fmt)(cnn_exports.out / entry["path"], source)
+        scores = runner.run({"images": x})["scores"]
+        assert scores.shape == (300, 10)
+        if tol.max_abs_diff is not None:
+            assert np.abs(scores - reference).max() <= tol.max_abs_diff, entry["path"]
+        assert np.mean(scores.argmax(1) == reference.argmax(1)) >= tol.min_top1_agreement - 2 / 300, entry["path"]
+        assert entry["labels"] == [str(i) for i in range(10)]
+        assert entry["inputs"] and entry["outputs"]
+        assert all(v != "not installed" for v in entry["converter"].values())
+
+
+def test_expected_artifact_names(cnn_exports):
+    names = {a["path"]: a["precision"] for a in cnn_exports.manifest["artifacts"]}
+    assert names == {
+        "model.tflite": "fp32", "model_fp16.tflite": "fp16", "model_int8_dynamic.tflite": "int8-dynamic",
+        "model_int8.tflite": "int8", "model.onnx": "fp32",
+        "MNISTClassifier.mlmodel": "fp32", "MNISTClassifier.mlpackage": "fp16"}
+
+
+def test_manifest_describes_exactly_the_files(cnn_exports):
+    out = cnn_exports.out
+    document = json.loads((out / manifest.MANIFEST).read_text())
+    listed = {a["path"] for a in document["artifacts"]}
+    on_disk = {p.name for p in out.iterdir() if p.name != manifest.MANIFEST and not p.name.startswith("parity")}
+    assert listed == on_disk
+    for a in document["artifacts"]:
+        assert manifest.sha256_of(out / a["path"]) == a["sha256"], a["path"]
+        assert manifest.size_of(out / a["path"]) == a["size_bytes"], a["path"]
+    source = document["source"]
+    assert source["signature"] == "predict_images" and source["version"] == 1
+    assert source["fingerprint"].startswith("tf:")
+    assert source["inputs"] == [{"name": "images", "dtype": "float32", "shape": [None, 784]}]
+
+
+def test_tflite_keeps_signature_names_and_provenance(cnn_exports):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfship.export.tflite import read_provenance
+
+    for name in ("model.tflite", "model_int8.tflite"):
+        interpreter = Interpreter(model_path=str(cnn_exports.out / name))
+        assert interpreter.get_signature_list() == {"predict_images": {"inputs": ["images"], "outputs": ["scores"]}}
+        assert read_provenance(cnn_exports.out / name)["fingerprint"] == cnn_exports.manifest["source"]["fingerprint"]
+
+
+def test_onnx_contract(cnn_exports):
+    import onnx
+
+    model = onnx.load(str(cnn_exports.out / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["images"]
+    assert [o.name for o in model.graph.output] == ["scores"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert {o.domain or "ai.onnx": o.version for o in model.opset_import}["ai.onnx"] == 17
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["labels"]) == [str(i) for i in range(10)]
+    assert props["source_fingerprint"] == cnn_exports.manifest["source"]["fingerprint"]
+
+
+def test_failing_converter_leaves_previous_export_intact(cnn_run, tmp_path, monkeypatch):
+    out = tmp_path / "exports"
+    export_all(ExportConfig(model=cnn_run, out=out, formats=("onnx",)), progress=lambda *_: None)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import tf2onnx
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated converter crash")
+
+    monkeypatch.setattr(tf2onnx.convert, "from_function", broken)
+    with pytest.raises(ExportError, match=r"onnx export failed: tf2onnx: RuntimeError: simulated converter crash"):
+        export_all(ExportConfig(model=cnn_run, out=out, formats=("tflite", "onnx")), progress=lambda *_: None)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["exports"]  # no temporary folder left behind
+
+
+def test_generic_three_channel_model_exports(tmp_path):
+    base, images = generic_classifier(tmp_path / "generic")
+    np.save(tmp_path / "images.npy", images)
+    result = export_all(ExportConfig(model=base, out=tmp_path / "exports", calibration_data=tmp_path / "images.npy",
+                                     options=ExportOptions(coreml_name="Generic")),
+                        progress=lambda *_: None)
+    source = result.manifest["source"]
+    assert source["signature"] == "serving_default"
+    assert source["image"] == {"height": 32, "width": 32, "channels": 3}
+    assert source["labels"] == [str(i) for i in range(100)] and not source["labels_from_asset"]
+    assert {a["format"] for a in result.manifest["artifacts"]} == set(registry.FORMATS)
+    for a in result.manifest["artifacts"]:
+        assert a["sanity_top1_agreement"] >= 0.9, a["path"]
+    assert (result.out / "Generic.mlmodel").exists()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tfship.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_cli_errors_are_one_line(tmp_path, cnn_run):
+    unknown = _cli("export", "--model", str(cnn_run), "--formats", "tflite,caffe")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == \
+        "export: error: unknown format 'caffe'; valid formats: tflite, onnx, coreml"
+    missing = _cli("export", "--model", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "empty").mkdir()
+    nothing = _cli("export", "--model", str(tmp_path / "empty"))
+    assert nothing.returncode == 1 and "no SavedModel version found" in nothing.stderr
+
+
+def test_no_usable_signature_is_explained(tmp_path):
+    import tensorflow as tf
+
+    class TextOnly(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def f(self, text):
+            return {"length": tf.strings.length(text)}
+
+    module = TextOnly()
+    tf.saved_model.save(module, str(tmp_path / "m" / "1"), signatures={"serving_default": module.f})
+    from tfship.errors import SignatureError
+
+    with pytest.raises(SignatureError, match=r"no exportable predict signature.*'serving_default' .*input 'text' is string"):
+        export_all(ExportConfig(model=tmp_path / "m"), progress=lambda *_: None)
