@@ -165,6 +165,11 @@ def find_mlmodel(model: str | os.PathLike, class_name: str = APP_CONTRACT.class_
         found = _in_folder(folder, file_name)
         if found is not None:
             return found
+    others = sorted(str(f) for folder in (p, p / EXPORTS_DIR) if folder.is_dir()
+                    for f in folder.glob(f"*{MLMODEL_SUFFIX}"))
+    if others:
+        # Exported with another --coreml-name: installing it renames it to the contract's name.
+        hint = f"found {', '.join(others)}: pass it with --model to install it as {file_name}"
     raise ModelNotFoundError(f"no exported {file_name} in '{p}' or '{p / EXPORTS_DIR}'; {hint}")
 
 

@@ -47,8 +47,10 @@ final class ClassificationSession: ObservableObject {
             return
         }
         guard let image else {
-            // No ink: classifying a blank canvas would only show the model's guess for noise.
-            clear()
+            // No ink: classifying a blank canvas would only show the model's guess for nothing.
+            onDevice = nil
+            server = nil
+            modelInput = nil
             hint = "Draw a digit first."
             return
         }
@@ -58,16 +60,15 @@ final class ClassificationSession: ObservableObject {
         defer { isClassifying = false }
 
         server = nil
-        async let device = classifyOnDevice(image, route: route)
+        // On device first: it answers in milliseconds, the server may take up to its timeout.
+        onDevice = await classifyOnDevice(image, route: route)
         if compareWithServer {
-            let remote = ServerClassifier(baseURL: serverURL)
             do {
-                server = .prediction(try await remote.classify(image))
+                server = .prediction(try await ServerClassifier(baseURL: serverURL).classify(image))
             } catch {
                 server = .failure(error.localizedDescription)
             }
         }
-        onDevice = await device
     }
 
     private func classifyOnDevice(_ image: GrayImage, route: OnDeviceRoute) async -> Outcome {

@@ -17,6 +17,9 @@ enum DigitPreprocessor {
     static let inkFraction: Float = 0.1
     /// A border brighter than this on average means dark ink on light paper: invert it.
     static let lightBackgroundMean: Float = 127
+    /// Where the digit's centre of mass goes, in pixel-index coordinates (row 0...27): where
+    /// MNIST's own digits have theirs (14.0 +- 0.3 over its test set, measured by the clients).
+    static let massCentre = 14.0
 
     /// Steps 1-6: the model's input, or nil when there is no ink to classify.
     /// Step 1 (grayscale, 0...255) is the caller's: `image` already is one.
@@ -157,28 +160,27 @@ enum DigitPreprocessor {
 
     // MARK: step 5
 
-    /// The intensity-weighted centre (x, y), where pixel i spans [i, i + 1), so its centre is i + 0.5.
+    /// The intensity-weighted centre (x, y) in pixel-index coordinates: sum(index * v) / sum(v).
     static func centreOfMass(_ image: GrayImage) -> (x: Double, y: Double) {
         var mass = 0.0, sumX = 0.0, sumY = 0.0
         for y in 0..<image.height {
             for x in 0..<image.width {
                 let v = Double(image[x, y])
                 mass += v
-                sumX += v * (Double(x) + 0.5)
-                sumY += v * (Double(y) + 0.5)
+                sumX += v * Double(x)
+                sumY += v * Double(y)
             }
         }
-        guard mass > 0 else { return (Double(image.width) / 2, Double(image.height) / 2) }
+        guard mass > 0 else { return (Double(image.width - 1) / 2, Double(image.height - 1) / 2) }
         return (sumX / mass, sumY / mass)
     }
 
     /// Paste `digit` into a black `side` x `side` canvas at the integer offset that puts its centre
-    /// of mass nearest the canvas centre, clamped so no ink falls off the edge.
+    /// of mass nearest `massCentre`, clamped so no ink falls off the edge.
     static func pastedCentredByMass(_ digit: GrayImage, side: Int) -> GrayImage {
         let centre = centreOfMass(digit)
-        let half = Double(side) / 2
-        let left = min(max(roundHalfUp(half - centre.x), 0), side - digit.width)
-        let top = min(max(roundHalfUp(half - centre.y), 0), side - digit.height)
+        let left = min(max(roundHalfUp(massCentre - centre.x), 0), side - digit.width)
+        let top = min(max(roundHalfUp(massCentre - centre.y), 0), side - digit.height)
         var canvas = GrayImage(width: side, height: side)
         for y in 0..<digit.height {
             for x in 0..<digit.width {

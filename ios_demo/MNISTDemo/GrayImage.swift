@@ -74,25 +74,6 @@ enum GrayImageError: LocalizedError {
 }
 
 extension GrayImage {
-    /// Reads any CGImage as 8-bit device gray (CoreGraphics converts colour with its own luma).
-    init(cgImage: CGImage) throws {
-        let width = cgImage.width
-        let height = cgImage.height
-        var bytes = [UInt8](repeating: 0, count: width * height)
-        let drawn: Bool = bytes.withUnsafeMutableBytes { buffer in
-            guard let context = CGContext(data: buffer.baseAddress, width: width, height: height,
-                                          bitsPerComponent: 8, bytesPerRow: width,
-                                          space: CGColorSpaceCreateDeviceGray(),
-                                          bitmapInfo: CGImageAlphaInfo.none.rawValue) else {
-                return false
-            }
-            context.draw(cgImage, in: CGRect(x: 0, y: 0, width: width, height: height))
-            return true
-        }
-        guard drawn else { throw GrayImageError.cannotCreateContext }
-        self.init(width: width, height: height, pixels: bytes.map { Float($0) })
-    }
-
     /// An 8-bit grayscale CGImage of the quantized pixels: the form CoreML's image input takes.
     func cgImage() throws -> CGImage {
         let bytes = quantized().pixels.map { UInt8($0) }

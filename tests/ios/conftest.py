@@ -12,39 +12,28 @@ from tfship.export.ios_install import APP_CONTRACT, APP_PROJECT_FILE
 APP_DIR = Path(__file__).resolve().parents[2] / "ios_demo"
 
 
-def _contract_classifier(out_dir: Path) -> Path:
-    """Stand-in for tfship.export.coreml.CoremlExporter until it lands: the untrained softmax
-    model converted with coremltools to the contract (docs: the CoreML model contract)."""
-    import coremltools as ct
-    import tensorflow as tf
+def _export_classifier(work: Path) -> Path:
+    """What `export-all` writes for the app, by the real exporter (tfship.export.coreml), from the
+    untrained softmax model: the contract is about names and shapes, not accuracy, and this model
+    saves and converts in a few seconds."""
+    from tfship.export.base import ExportOptions
+    from tfship.export.coreml import CoremlExporter
+    from tfship.export.source import load_source
+    from tfship.train import models, saved_model
 
-    from tfship import contract
-    from tfship.train import models
-
-    keras_model = models.build("softmax")  # one Dense layer: converts in ~1 s
-
-    @tf.function(input_signature=[tf.TensorSpec([1, contract.IMAGE_HEIGHT, contract.IMAGE_WIDTH, 1],
-                                                tf.float32, name=APP_CONTRACT.input_name)])
-    def predict(image):
-        return keras_model(tf.reshape(image, [-1, contract.NUM_PIXELS]), training=False)
-
-    mlmodel = ct.convert(
-        [predict.get_concrete_function()], source="tensorflow", convert_to="neuralnetwork",
-        inputs=[ct.ImageType(name=APP_CONTRACT.input_name, shape=(1, contract.IMAGE_HEIGHT, contract.IMAGE_WIDTH, 1),
-                             color_layout=ct.colorlayout.GRAYSCALE, scale=APP_CONTRACT.pixel_scale)],
-        classifier_config=ct.ClassifierConfig(list(contract.MNIST_LABELS)))
-    spec = mlmodel.get_spec()
-    # The converter names the probabilities after the TF output ("Identity").
-    ct.utils.rename_feature(spec, spec.description.predictedProbabilitiesName, APP_CONTRACT.probabilities_output)
-    path = out_dir / f"{APP_CONTRACT.class_name}.mlmodel"
-    ct.utils.save_spec(spec, str(path))
-    return path
+    model_version = saved_model.save(models.build("softmax"), work / "saved_model")
+    out = work / "exports"
+    out.mkdir()
+    artifacts = CoremlExporter().export(load_source(model_version), out, ExportOptions())
+    mlmodels = [a.path for a in artifacts if a.path.endswith(".mlmodel")]
+    assert mlmodels == [f"{APP_CONTRACT.class_name}.mlmodel"], f"exporter wrote {[a.path for a in artifacts]}"
+    return out / mlmodels[0]
 
 
 @pytest.fixture(scope="session")
 def exported_mlmodel(tmp_path_factory) -> Path:
     """A freshly exported MNISTClassifier.mlmodel (read-only: copy it before altering)."""
-    return _contract_classifier(tmp_path_factory.mktemp("coreml"))
+    return _export_classifier(tmp_path_factory.mktemp("coreml"))
 
 
 @pytest.fixture

@@ -42,6 +42,9 @@ def source_images() -> dict[str, np.ndarray]:
     noisy = _draw((64, 64), 0, 255, [[(20, 12), (44, 14), (30, 52)]], 7).astype(np.int32)
     # Faint specks (below 10% of the maximum) must not widen the crop.
     noisy = np.maximum(noisy, (rng.random(noisy.shape) < 0.05) * 20).astype(np.uint8)
+    # Symmetric shapes put the centre exactly on a rounding edge, so this small blob is lopsided.
+    tiny = np.zeros((30, 30), dtype=np.uint8)
+    tiny[17:20, 10:14] = [[255, 255, 120, 0], [255, 255, 255, 60], [90, 255, 255, 255]]
     heavy_left = np.zeros((40, 40), dtype=np.uint8)
     heavy_left[5:35, 5:12] = 255  # a thick bar with a thin tail: the centre of mass sits far left,
     heavy_left[18:20, 12:35] = 90  # so centring would push the digit out and must be clamped
@@ -52,8 +55,8 @@ def source_images() -> dict[str, np.ndarray]:
         "paper_two": _draw((60, 48), 235, 20, [[(14, 14), (30, 6), (44, 16), (14, 40), (48, 40)]], 5),
         # Much wider than tall: resized to 20 wide, aspect ratio kept (a minus sign).
         "wide_bar": _draw((70, 30), 0, 200, [[(8, 15), (60, 17)]], 4),
-        # Smaller than 20 px: enlarged (a dot).
-        "tiny_dot": _draw((30, 30), 0, 255, [[(11, 19)]], 3),
+        # Smaller than 20 px: enlarged.
+        "tiny_blob": tiny,
         "faint_noise": noisy,
         "heavy_left": heavy_left,
         # No ink at all, either way round: no classification.
@@ -72,9 +75,10 @@ def _rounding_margin(gray: np.ndarray) -> float:
     digit = images._resize_longer_side(images._crop_to_ink(g, "case"), images.DIGIT_BOX)
     mass = float(digit.sum())
     h, w = digit.shape
-    cy = float((digit.sum(axis=1) * (np.arange(h) + 0.5)).sum()) / mass
-    cx = float((digit.sum(axis=0) * (np.arange(w) + 0.5)).sum()) / mass
-    edges = [images.SIDE / 2.0 - c + 0.5 for c in (cx, cy)]
+    # Pixel-index coordinates, as the clients centre (their docstring, step 5).
+    cy = float((digit.sum(axis=1) * np.arange(h)).sum()) / mass
+    cx = float((digit.sum(axis=0) * np.arange(w)).sum()) / mass
+    edges = [images.CENTRE - c + 0.5 for c in (cx, cy)]
     # floor(e) jumps where e is an integer: how far the nearest jump is.
     return min(abs(e - round(e)) for e in edges)
 

@@ -46,6 +46,13 @@ def test_missing_export_says_to_run_export_all(tmp_path):
         find_mlmodel(tmp_path / "nowhere")
 
 
+def test_an_export_under_another_name_is_pointed_out(tmp_path, exported_mlmodel):
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "DigitNet.mlmodel").write_bytes(exported_mlmodel.read_bytes())
+    with pytest.raises(ModelNotFoundError, match=r"found .*DigitNet\.mlmodel: pass it with --model"):
+        find_mlmodel(tmp_path)
+
+
 def test_refuses_a_file_that_is_not_an_mlmodel(tmp_path):
     other = tmp_path / "model.onnx"
     other.write_bytes(b"onnx")
