@@ -204,6 +204,8 @@ def install(mlmodel: Path, app_dir: str | os.PathLike, *, check: bool = True,
     os.close(fd)
     try:
         shutil.copyfile(mlmodel, tmp)
+        # mkstemp makes the file private (0600); the installed model gets the export's mode.
+        shutil.copymode(mlmodel, tmp)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -65,6 +65,7 @@ def test_install_copies_the_model_into_the_app(run_dir, app_copy):
     target = install(source, app_copy)
     assert target == app_copy / APP_MODEL_DIR / FILE
     assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_mode == source.stat().st_mode
     # No temporary file is left beside it for Xcode to pick up.
     assert sorted(p.name for p in target.parent.iterdir()) == [FILE]
 
