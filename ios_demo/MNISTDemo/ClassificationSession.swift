@@ -37,16 +37,16 @@ final class ClassificationSession: ObservableObject {
     }
 
     func classify(route: OnDeviceRoute, compareWithServer: Bool, serverURL: String) async {
-        let strokes = self.strokes
-        let image: GrayImage?
+        let preprocessed: GrayImage?
         do {
             let drawing = try StrokeRasterizer.rasterize(strokes, canvasSize: CGSize(width: 1, height: 1))
-            image = DigitPreprocessor.modelInput(from: drawing)
+            preprocessed = DigitPreprocessor.modelInput(from: drawing)
         } catch {
             hint = error.localizedDescription
             return
         }
-        guard let image else {
+        // A guard binding lives in this scope, so it needs a name of its own.
+        guard let image = preprocessed else {
             // No ink: classifying a blank canvas would only show the model's guess for nothing.
             onDevice = nil
             server = nil
