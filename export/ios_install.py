@@ -161,6 +161,10 @@ def find_mlmodel(model: str | os.PathLike, class_name: str = APP_CONTRACT.class_
         return p
     if not p.exists():
         raise ModelNotFoundError(f"'{p}' does not exist; {hint}")
+    if p.suffix == ".mlpackage":
+        # The ML Program needs iOS 15 and its own loading code; the app is built around the .mlmodel.
+        raise UsageError(f"'{p}' is an ML Program package; the app uses the NeuralNetwork {file_name} "
+                         f"that export-all writes beside it: pass {p.with_name(file_name)}")
     for folder in (p, p / EXPORTS_DIR):
         found = _in_folder(folder, file_name)
         if found is not None:

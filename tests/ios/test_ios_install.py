@@ -53,6 +53,13 @@ def test_an_export_under_another_name_is_pointed_out(tmp_path, exported_mlmodel)
         find_mlmodel(tmp_path)
 
 
+def test_an_mlpackage_is_pointed_to_the_mlmodel_beside_it(tmp_path):
+    package = tmp_path / "exports" / "MNISTClassifier.mlpackage"
+    package.mkdir(parents=True)
+    with pytest.raises(UsageError, match=r"ML Program package.*exports/MNISTClassifier\.mlmodel"):
+        find_mlmodel(package)
+
+
 def test_refuses_a_file_that_is_not_an_mlmodel(tmp_path):
     other = tmp_path / "model.onnx"
     other.write_bytes(b"onnx")
