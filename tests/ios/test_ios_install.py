@@ -93,6 +93,9 @@ def test_install_refuses_a_model_the_app_cannot_use(run_dir, app_copy, tmp_path)
     with pytest.raises(SignatureError, match="probabilities_output: app expects 'classLabelProbs'"):
         install(bad, app_copy)
     assert not (app_copy / APP_MODEL_DIR / FILE).exists()
+    # --no-check is the user's explicit override.
+    assert cli.main(["ios-install", "--model", str(bad), "--app-dir", str(app_copy), "--no-check"]) == 0
+    assert (app_copy / APP_MODEL_DIR / FILE).read_bytes() == bad.read_bytes()
 
 
 def test_install_refuses_a_folder_that_is_not_the_app(run_dir, tmp_path):
