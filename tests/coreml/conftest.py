@@ -1,0 +1,65 @@
+"""CoreML test fixtures: a briefly trained CNN SavedModel (seconds, not the session's 30 s run) and
+its CoreML exports, shared by the tests in this folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfship import contract
+from tfship.export.base import ExportOptions, ImageLayout, SourceModel, TensorInfo
+from tfship.savedmodel import ModelVersion
+
+
+def contract_source(model: ModelVersion, labels=contract.MNIST_LABELS) -> SourceModel:
+    return SourceModel(model=model, signature_key=contract.PREDICT_SIGNATURE,
+                       input=TensorInfo(contract.PREDICT_INPUT, "float32", (None, contract.NUM_PIXELS)),
+                       output=TensorInfo(contract.PREDICT_OUTPUT, "float32", (None, contract.NUM_CLASSES)),
+                       image=ImageLayout(28, 28, 1), labels=tuple(labels), labels_from_asset=True,
+                       fingerprint="test-fingerprint")
+
+
+@pytest.fixture(scope="session")
+def cnn_source(tmp_path_factory, mnist) -> SourceModel:
+    """The contract CNN fitted on 2,048 images for one epoch: decisive softmax outputs in ~5 s."""
+    import keras
+
+    from tfship.train import models, saved_model
+
+    keras.utils.set_random_seed(3)
+    model = models.build("cnn")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.fit(mnist.train.flat_float()[:2048], mnist.train.labels[:2048], epochs=1, batch_size=64, verbose=0)
+    return contract_source(saved_model.save(model, tmp_path_factory.mktemp("coreml_cnn") / "base"))
+
+
+@pytest.fixture(scope="session")
+def coreml_exports(cnn_source, tmp_path_factory) -> tuple[Path, list]:
+    """Default export: MNISTClassifier.mlmodel (fp32) and MNISTClassifier.mlpackage (fp16)."""
+    from tfship.export.coreml import CoremlExporter
+
+    out = tmp_path_factory.mktemp("coreml_default")
+    return out, CoremlExporter().export(cnn_source, out, ExportOptions(version_string="1.2.3"))
+
+
+@pytest.fixture(scope="session")
+def coreml_fp32_exports(cnn_source, tmp_path_factory) -> tuple[Path, list]:
+    from tfship.export.coreml import CoremlExporter
+
+    out = tmp_path_factory.mktemp("coreml_fp32")
+    return out, CoremlExporter().export(cnn_source, out, ExportOptions(coreml_precision="fp32"))
+
+
+@pytest.fixture(scope="session")
+def test_images(mnist) -> np.ndarray:
+    return mnist.test.flat_float()[:512]
+
+
+@pytest.fixture(scope="session")
+def tf_scores(cnn_source, test_images) -> np.ndarray:
+    import tensorflow as tf
+
+    sig = tf.saved_model.load(str(cnn_source.path)).signatures[cnn_source.signature_key]
+    return sig(**{cnn_source.input.name: tf.constant(test_images)})[cnn_source.output.name].numpy()
