@@ -153,6 +153,8 @@ def _metadata(options: ClientArgs) -> int:
         return 0
     print(f"{metadata.model}  version {metadata.version}")
     for name, sig in metadata.signatures.items():
+        if name.startswith("__"):  # SavedModel internals such as __saved_model_init_op (kept in --json)
+            continue
         print(f"  signature {name}  ({sig.method_name})")
         for kind, tensors in (("in ", sig.inputs), ("out", sig.outputs)):
             for tensor_name, spec in tensors.items():
