@@ -86,9 +86,11 @@ def _predict_function(tf: Any, source: SourceModel) -> tuple[Any, Any]:
 def _convert(ct: Any, fn: Any, source: SourceModel, kind: str, precision: str) -> Any:
     img = source.image
     color = ct.colorlayout.GRAYSCALE if img.channels == 1 else ct.colorlayout.RGB
-    # NeuralNetwork + grayscale needs a scalar bias; 0 for RGB too, since scale alone maps 0..255 -> [0, 1].
+    # The NeuralNetwork backend wants a scalar bias for grayscale and a 3-list for RGB (a scalar fails
+    # with "cannot unpack non-iterable float"); scale alone maps 0..255 to [0, 1].
+    bias: float | list[float] = 0.0 if img.channels == 1 else [0.0, 0.0, 0.0]
     image = ct.ImageType(name=IMAGE_INPUT, shape=(1, img.height, img.width, img.channels),
-                         scale=1 / 255.0, bias=0.0, color_layout=color)
+                         scale=1 / 255.0, bias=bias, color_layout=color)
     kwargs: dict[str, Any] = {}
     if kind == "mlprogram":
         kwargs["compute_precision"] = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
@@ -105,9 +107,15 @@ def _convert(ct: Any, fn: Any, source: SourceModel, kind: str, precision: str) -
         raise ExportError(
             f"CoreML ({kind}, {ext})",
             f"coremltools could not convert signature '{source.signature_key}' of '{source.path}': "
-            f"{type(e).__name__}: {e}",
+            f"{type(e).__name__}: {_first_line(e)}",
             "check the model uses only ops coremltools supports, run with --debug for the converter's "
             "traceback, or leave CoreML out with --formats tflite,onnx") from e
+
+
+def _first_line(e: Exception, limit: int = 300) -> str:
+    """coremltools puts whole TF NodeDefs in its messages; the CLI prints one line (--debug has it all)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _rename_outputs(ct: Any, model: Any, kind: str) -> Any:
