@@ -37,23 +37,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
 )
 
 
-def _available(sub: Subcommand):
-    try:
-        return importlib.import_module(sub.module)
-    except ModuleNotFoundError as e:
-        if e.name and (e.name == sub.module or sub.module.startswith(e.name + ".")):
-            return None  # that part of tfship is not written yet
-        raise
-
-
 def build_parser(prog: str = "tfship") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Export and serve TensorFlow models, with proof of parity.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for sub in SUBCOMMANDS:
-        module = _available(sub)
-        if module is None:
-            continue
+        module = importlib.import_module(sub.module)
         p = subparsers.add_parser(sub.name, help=sub.help, description=sub.help)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
@@ -88,6 +77,7 @@ def export_all_main(argv: Sequence[str] | None = None) -> int:
     """``export-all``: the same as ``tfship export``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser("tfship").parse_args(["export", *argv])
+    args.command = "export-all"  # error lines name the command the user typed
     return run_parsed(args)
 
 
