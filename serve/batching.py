@@ -46,6 +46,7 @@ class Batcher:
         self._on_batch = on_batch  # (rows run, rows of padding)
         self._queue: deque[_Task] = deque()
         self._queued_rows = 0
+        self._busy = 0  # batches running now, on batch threads or on a caller's thread
         self._cond = threading.Condition()
         self._stopping = False
         self._threads = [threading.Thread(target=self._loop, name=f"batch-{name}-{i}", daemon=True)
@@ -66,9 +67,18 @@ class Batcher:
                 raise BatcherStopped("This model version is being unloaded")
             if self._queued_rows + rows > self._opts.max_enqueued_batches * self._opts.max_batch_size:
                 raise UnavailableError("The batch scheduling queue to which this task was submitted is full")
-            self._queue.append(task)
-            self._queued_rows += rows
-            self._cond.notify()
+            # With no timeout to wait for company and a free slot, the caller runs its own request:
+            # an idle server answers without a thread hand-off, and under load the queue fills and
+            # batches form as before. Never more than num_batch_threads batches run at once.
+            direct = self._opts.batch_timeout_micros == 0 and not self._queue and self._busy < len(self._threads)
+            if direct:
+                self._busy += 1
+            else:
+                self._queue.append(task)
+                self._queued_rows += rows
+                self._cond.notify()
+        if direct:
+            self._execute([task])
         return task.future.result()
 
     def stop(self) -> None:
@@ -84,13 +94,14 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._execute(batch)
+            if batch:
+                self._execute(batch)
 
     def _next_batch(self) -> list[_Task] | None:
         timeout = self._opts.batch_timeout_micros / 1e6
         with self._cond:
-            while not self._queue:
-                if self._stopping:
+            while not self._queue or self._busy >= len(self._threads):
+                if self._stopping and not self._queue:
                     return None
                 self._cond.wait()
             deadline = self._queue[0].enqueued + timeout
@@ -107,11 +118,20 @@ class Batcher:
                 batch.append(task)
                 rows += task.rows
             self._queued_rows -= rows
+            self._busy += 1
             if self._queue:
                 self._cond.notify()
             return batch
 
     def _execute(self, batch: list[_Task]) -> None:
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    def _run_batch(self, batch: list[_Task]) -> None:
         if not batch:
             return
         rows = sum(t.rows for t in batch)

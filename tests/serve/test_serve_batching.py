@@ -52,6 +52,25 @@ def test_concurrent_requests_are_batched_and_split_back():
     assert sum(rows for rows, _ in batches) == 18
 
 
+def test_zero_timeout_idle_request_runs_on_caller_thread_and_load_still_batches():
+    threads: list[str] = []
+    run = _SlowDoubler(0.05)
+
+    def recording(inputs):
+        threads.append(threading.current_thread().name)
+        return run(inputs)
+
+    b = Batcher(recording, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
+    try:
+        b.submit({"x": np.ones((1, 1), np.float32)})
+        assert threads == [threading.current_thread().name]  # no hand-off when idle
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: b.submit({"x": np.full((1, 1), i, np.float32)}), range(8)))
+    finally:
+        b.stop()
+    assert max(run.sizes) > 1, run.sizes  # requests queued behind a running one were batched
+
+
 def test_padding_to_allowed_batch_sizes():
     run = _SlowDoubler(0.0)
     b = Batcher(run, BatchingOptions(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1,
