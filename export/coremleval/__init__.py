@@ -43,7 +43,7 @@ __all__ = ["CoremlEvalError", "Evaluator", "PerturbedWeight", "UnsupportedCoreml
 
 def _spec_file(path: Path) -> Path:
     if path.is_dir():
-        from tfship.export.coremleval.mlprogram import model_dir
+        from tfship.export.coremleval.blobs import model_dir
 
         if not (path / "Manifest.json").is_file():
             raise ModelNotFoundError(f"'{path}' is a folder but not an .mlpackage (no Manifest.json)")
@@ -134,7 +134,7 @@ def _perturb_nn(spec: Any, dst: Path, delta: float | None) -> PerturbedWeight:
 
 
 def _perturb_blob(spec: Any, dst: Path, delta: float | None) -> PerturbedWeight:
-    from tfship.export.coremleval.mlprogram import BLOB_DTYPES, blob_metadata, model_dir, read_blob
+    from tfship.export.coremleval.blobs import BLOB_DTYPES, blob_metadata, model_dir, read_blob
 
     fn = spec.mlProgram.functions["main"]
     block = fn.block_specializations[fn.opset]

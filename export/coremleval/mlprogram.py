@@ -9,8 +9,6 @@ fp16 with fp32 accumulation does (Apple's GPU and Neural Engine; the exact round
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,53 +16,15 @@ from typing import Any
 import numpy as np
 
 from tfship.export.coremleval import kernels
+from tfship.export.coremleval.blobs import model_dir, read_blob
 from tfship.export.coremleval.evaluator import (
     CoremlEvalError, Evaluator, UnsupportedCoremlOpError, Value, broadcastable, flat_probabilities)
 
-BLOB_SENTINEL = 0xDEADBEEF
-# MILBlob storage dtype codes (coremltools' mlmodel/src/MILBlob/Blob/StorageFormat.hpp).
-BLOB_DTYPES = {1: np.float16, 2: np.float32, 3: np.uint8, 4: np.int8, 6: np.int16, 7: np.uint16,
-               9: np.int32, 10: np.uint32}
 # MIL.proto DataType -> NumPy.
 MIL_DTYPES = {1: np.bool_, 10: np.float16, 11: np.float32, 12: np.float64, 21: np.int8, 22: np.int16,
               23: np.int32, 24: np.int64, 31: np.uint8, 32: np.uint16, 33: np.uint32, 34: np.uint64}
 CAST_DTYPES = {"fp16": np.float16, "fp32": np.float32, "fp64": np.float64, "int32": np.int32,
                "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_, "int64": np.int64}
-
-
-def blob_metadata(weight_file: Path, offset: int) -> tuple[int, int, int]:
-    """(storage dtype code, size in bytes, data offset) of the blob whose metadata is at ``offset``."""
-    with open(weight_file, "rb") as f:
-        f.seek(offset)
-        head = f.read(24)
-    if len(head) < 24:
-        raise CoremlEvalError(f"'{weight_file}' is truncated: no blob metadata at offset {offset}")
-    sentinel, dtype, size, data_offset = struct.unpack("<IIQQ", head)
-    if sentinel != BLOB_SENTINEL:
-        raise CoremlEvalError(f"'{weight_file}': no blob at offset {offset} (sentinel {sentinel:#x}, "
-                              f"expected {BLOB_SENTINEL:#x}); the weight file does not match the model")
-    return dtype, size, data_offset
-
-
-def read_blob(weight_file: Path, offset: int) -> np.ndarray:
-    """The flat array stored at ``offset`` of a MIL weight file."""
-    dtype, size, data_offset = blob_metadata(weight_file, offset)
-    if dtype not in BLOB_DTYPES:
-        raise CoremlEvalError(f"'{weight_file}': blob at {offset} has storage type {dtype} "
-                              "(sub-byte or quantized), which the evaluator does not read")
-    with open(weight_file, "rb") as f:
-        f.seek(data_offset)
-        data = f.read(size)
-    if len(data) != size:
-        raise CoremlEvalError(f"'{weight_file}' is truncated in the blob at offset {offset}")
-    return np.frombuffer(data, dtype=BLOB_DTYPES[dtype]).copy()
-
-
-def model_dir(package: Path) -> Path:
-    """The folder holding the package's root model (``@model_path`` in blob file names)."""
-    manifest = json.loads((package / "Manifest.json").read_text(encoding="utf-8"))
-    root = manifest["itemInfoEntries"][manifest["rootModelIdentifier"]]["path"]
-    return (package / "Data" / root).parent
 
 
 def _tensor_shape(t: Any) -> tuple[int, ...]:

@@ -72,6 +72,8 @@ class NeuralNetworkEvaluator(Evaluator):
             if layer.WhichOneof("layer") not in _LAYERS:
                 raise UnsupportedCoremlOpError("NeuralNetwork layer", layer.WhichOneof("layer"), layer.name, path)
         self._scalers = {p.featureName: p for p in self.nn.preprocessing}
+        # Without labelProbabilityLayerName a classifier's probabilities are the last layer's output.
+        self._last = self.nn.layers[-1].output[0] if self.nn.layers else None
         self._weight_cache: dict[tuple[str, str], np.ndarray] = {}
 
     def _w(self, params: Any, field: str, layer: Any) -> np.ndarray:
@@ -83,7 +85,6 @@ class NeuralNetworkEvaluator(Evaluator):
 
     def _run(self, feeds: dict[str, Value]) -> dict[str, Value]:
         env: dict[str, Value] = {name: self._preprocess(name, v) for name, v in feeds.items()}
-        self._last = None
         for layer in self.nn.layers:
             kind = layer.WhichOneof("layer")
             try:
@@ -93,8 +94,6 @@ class NeuralNetworkEvaluator(Evaluator):
                                       "which no earlier layer produced") from e
             out = _LAYERS[kind](self, layer, xs)
             env[layer.output[0]] = out
-            self._last = layer.output[0]
-        self._env = env
         return env
 
     def _preprocess(self, name: str, v: Value) -> Value:
