@@ -78,7 +78,9 @@ def load(path: str | Path) -> Evaluator:
         from tfship.export.coremleval.neuralnetwork import NeuralNetworkEvaluator
 
         return NeuralNetworkEvaluator(spec, p)
-    raise UnsupportedCoremlOpError("model type", str(kind), p.name, p)
+    if kind is None:
+        raise CoremlEvalError(f"'{p}' is not a CoreML model: its spec names no model type")
+    raise UnsupportedCoremlOpError("model type", kind, p.name, p)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfship.errors import SignatureError
+from tfship.errors import SignatureError, require
 from tfship.export.base import Runner, SourceModel
 
 
@@ -90,7 +90,8 @@ class CoremlRunner(Runner):
         return np.asarray(probs, dtype=np.float32)[:, self._order]
 
     def _native_predict(self, pixels: np.ndarray) -> np.ndarray:
-        from PIL import Image
+        # coremltools' predict takes image features as PIL images.
+        Image = require("PIL.Image", "pillow", "export", "Running CoreML image models with CoreML's predict")
 
         mode = "L" if pixels.ndim == 3 else "RGB"
         rows = []

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import coreml_reference as ref
+from tfship.errors import ModelNotFoundError
 from tfship.export import coremleval
 
 ct = pytest.importorskip("coremltools")
@@ -175,3 +176,12 @@ def test_wrong_feed_shape_is_an_error(tmp_path):
     ev = _model(tmp_path, (3, 4), _act("RELU"))
     with pytest.raises(coremleval.CoremlEvalError, match=r"\(N,\)\+\(3, 4\)"):
         ev.predict({"x": _r(2, 4, 3)})
+
+
+def test_not_a_model_is_an_error(tmp_path):
+    junk = tmp_path / "junk.mlmodel"
+    junk.write_bytes(b"")
+    with pytest.raises(coremleval.CoremlEvalError, match="not a CoreML model"):
+        coremleval.load(junk)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        coremleval.load(tmp_path / "missing.mlmodel")
