@@ -17,7 +17,7 @@ import numpy as np
 
 from tfship.serve.errors import InvalidArgumentError, ServingError
 from tfship.serve.manager import ModelManager, VersionState
-from tfship.serve.servable import Servable
+from tfship.serve.servable import Servable, SignatureInfo
 
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -94,11 +94,18 @@ class ServingCore:
             if self._observe is not None:
                 self._observe(model, api, entrypoint, code, time.perf_counter() - start)
 
-    def predict(self, ref: ModelRef, inputs: Tensors, output_filter: Sequence[str] = (),
-                entrypoint: str = "") -> Prediction:
+    def predict(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
+                output_filter: Sequence[str] = (), entrypoint: str = "") -> Prediction:
+        """Run a signature. ``inputs`` may be a function that builds them from the signature (REST
+        decodes JSON against the input dtypes); then, as in TF Serving's REST handler, an unknown
+        signature is INVALID_ARGUMENT rather than gRPC's FAILED_PRECONDITION."""
         with self._measured(ref.name, "Predict", entrypoint):
             servable = self.manager.resolve(ref.name, ref.version, ref.label)
             name = ref.signature_name or DEFAULT_SIGNATURE
+            if callable(inputs):
+                if name not in servable.signatures:
+                    raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
+                inputs = inputs(servable.signatures[name])
             info = servable.signature(name)
             wanted = _check_output_filter(output_filter, info.outputs)
             outputs = servable.run(name, inputs)

@@ -72,15 +72,15 @@ class RestHandler:
         raise malformed
 
     def _predict(self, ref: ModelRef, doc: dict) -> str:
-        servable = self.core.manager.resolve(ref.name, ref.version, ref.label)
-        name = ref.signature_name or "serving_default"
-        info = servable.signatures.get(name)
-        if info is None:
-            raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
-        inputs, form = json_api.predict_inputs(doc, info.inputs)
-        # Pin the version resolved above so inputs and inference see the same model.
-        pinned = ModelRef(ref.name, servable.version, None, name)
-        return json_api.predict_response(self.core.predict(pinned, inputs, entrypoint=ENTRYPOINT).outputs, form)
+        form = []
+
+        def decode(signature) -> dict:
+            inputs, f = json_api.predict_inputs(doc, signature.inputs)
+            form.append(f)
+            return inputs
+
+        result = self.core.predict(ref, decode, entrypoint=ENTRYPOINT)
+        return json_api.predict_response(result.outputs, form[0])
 
 
 def _ref(name: str, version: str | None, label: str | None) -> ModelRef:

@@ -169,4 +169,5 @@ def test_prometheus_metrics(rest_url, images):
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert f':tensorflow:serving:request_count_total{{model_name="{MODEL}",status="OK"}}' in text
+    assert f':tensorflow:serving:request_count_total{{model_name="{MODEL}",status="INVALID_ARGUMENT"}}' in text
     assert f':tensorflow:serving:request_latency_count{{API="Predict",entrypoint="REST",model_name="{MODEL}"}}' in text
