@@ -8,17 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfship import contract
-from tfship.export.base import ExportOptions, ImageLayout, SourceModel, TensorInfo
-from tfship.savedmodel import ModelVersion
+from coreml_helpers import contract_source
 
-
-def contract_source(model: ModelVersion, labels=contract.MNIST_LABELS) -> SourceModel:
-    return SourceModel(model=model, signature_key=contract.PREDICT_SIGNATURE,
-                       input=TensorInfo(contract.PREDICT_INPUT, "float32", (None, contract.NUM_PIXELS)),
-                       output=TensorInfo(contract.PREDICT_OUTPUT, "float32", (None, contract.NUM_CLASSES)),
-                       image=ImageLayout(28, 28, 1), labels=tuple(labels), labels_from_asset=True,
-                       fingerprint="test-fingerprint")
+from tfship.export.base import ExportOptions, SourceModel
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +45,13 @@ def coreml_fp32_exports(cnn_source, tmp_path_factory) -> tuple[Path, list]:
 
 
 @pytest.fixture(scope="session")
-def test_images(mnist) -> np.ndarray:
+def mnist_images(mnist) -> np.ndarray:
     return mnist.test.flat_float()[:512]
 
 
 @pytest.fixture(scope="session")
-def tf_scores(cnn_source, test_images) -> np.ndarray:
+def tf_scores(cnn_source, mnist_images) -> np.ndarray:
     import tensorflow as tf
 
     sig = tf.saved_model.load(str(cnn_source.path)).signatures[cnn_source.signature_key]
-    return sig(**{cnn_source.input.name: tf.constant(test_images)})[cnn_source.output.name].numpy()
+    return sig(**{cnn_source.input.name: tf.constant(mnist_images)})[cnn_source.output.name].numpy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import contract_source
+from coreml_helpers import contract_source
 
 from tfship.export import coremleval
 from tfship.export.runners.coreml import CoremlRunner, native_predict_available
@@ -25,22 +25,22 @@ def _scores(path, source, x) -> np.ndarray:
     return CoremlRunner(path, source).run({source.input.name: x})[source.output.name]
 
 
-def test_mlmodel_matches_tensorflow(coreml_exports, cnn_source, test_images, tf_scores):
+def test_mlmodel_matches_tensorflow(coreml_exports, cnn_source, mnist_images, tf_scores):
     out, _ = coreml_exports
-    diff = np.abs(_scores(out / "MNISTClassifier.mlmodel", cnn_source, test_images) - tf_scores)
+    diff = np.abs(_scores(out / "MNISTClassifier.mlmodel", cnn_source, mnist_images) - tf_scores)
     assert diff.max() <= FP32_TOL, f"max |diff| {diff.max():.3g} at image {diff.max(axis=1).argmax()}"
 
 
-def test_fp32_mlpackage_matches_tensorflow(coreml_fp32_exports, cnn_source, test_images, tf_scores):
+def test_fp32_mlpackage_matches_tensorflow(coreml_fp32_exports, cnn_source, mnist_images, tf_scores):
     out, arts = coreml_fp32_exports
     assert {a.path: a.precision for a in arts}["MNISTClassifier.mlpackage"] == "fp32"
-    diff = np.abs(_scores(out / "MNISTClassifier.mlpackage", cnn_source, test_images) - tf_scores)
+    diff = np.abs(_scores(out / "MNISTClassifier.mlpackage", cnn_source, mnist_images) - tf_scores)
     assert diff.max() <= FP32_TOL, f"max |diff| {diff.max():.3g} at image {diff.max(axis=1).argmax()}"
 
 
-def test_fp16_mlpackage_within_fp16_tolerance(coreml_exports, cnn_source, test_images, tf_scores):
+def test_fp16_mlpackage_within_fp16_tolerance(coreml_exports, cnn_source, mnist_images, tf_scores):
     out, _ = coreml_exports
-    got = _scores(out / "MNISTClassifier.mlpackage", cnn_source, test_images)
+    got = _scores(out / "MNISTClassifier.mlpackage", cnn_source, mnist_images)
     diff = np.abs(got - tf_scores)
     assert diff.max() <= FP16_TOL, f"max |diff| {diff.max():.3g} at image {diff.max(axis=1).argmax()}"
     assert (got.argmax(1) == tf_scores.argmax(1)).mean() >= FP16_MIN_TOP1
@@ -50,30 +50,30 @@ def test_fp16_mlpackage_within_fp16_tolerance(coreml_exports, cnn_source, test_i
 
 @pytest.mark.parametrize("artifact,tolerance", [("MNISTClassifier.mlmodel", FP32_TOL),
                                                 ("MNISTClassifier.mlpackage", FP16_TOL)])
-def test_perturbed_weight_is_detected(coreml_exports, cnn_source, test_images, tf_scores, tmp_path,
+def test_perturbed_weight_is_detected(coreml_exports, cnn_source, mnist_images, tf_scores, tmp_path,
                                       artifact, tolerance):
     out, _ = coreml_exports
     changed = coremleval.perturb_weight(out / artifact, tmp_path / artifact)
     assert changed.new != changed.old
-    diff = np.abs(_scores(tmp_path / artifact, cnn_source, test_images) - tf_scores)
+    diff = np.abs(_scores(tmp_path / artifact, cnn_source, mnist_images) - tf_scores)
     assert diff.max() > 10 * tolerance, f"perturbing {changed.tensor}[{changed.index}] moved scores only {diff.max():.3g}"
     # The original is untouched.
-    assert np.abs(_scores(out / artifact, cnn_source, test_images[:16]) - tf_scores[:16]).max() <= tolerance
+    assert np.abs(_scores(out / artifact, cnn_source, mnist_images[:16]) - tf_scores[:16]).max() <= tolerance
 
 
-def test_runner_orders_probabilities_as_source_labels(coreml_exports, cnn_source, test_images):
+def test_runner_orders_probabilities_as_source_labels(coreml_exports, cnn_source, mnist_images):
     """A SavedModel whose labels come in another order gets its columns in that order."""
     out, _ = coreml_exports
     path = out / "MNISTClassifier.mlmodel"
     reordered = contract_source(cnn_source.model, labels=tuple(reversed(cnn_source.labels)))
-    plain = _scores(path, cnn_source, test_images[:8])
-    np.testing.assert_array_equal(_scores(path, reordered, test_images[:8]), plain[:, ::-1])
+    plain = _scores(path, cnn_source, mnist_images[:8])
+    np.testing.assert_array_equal(_scores(path, reordered, mnist_images[:8]), plain[:, ::-1])
 
 
-def test_runner_reports_the_evaluator_label(coreml_exports, test_images):
+def test_runner_reports_the_evaluator_label(coreml_exports, mnist_images):
     out, _ = coreml_exports
     ev = coremleval.load(out / "MNISTClassifier.mlpackage")
-    result = ev.predict({"image": test_images[:8].reshape(-1, 28, 28) * 255})
+    result = ev.predict({"image": mnist_images[:8].reshape(-1, 28, 28) * 255})
     assert list(result["classLabel"]) == [str(i) for i in result["classLabelProbs"].argmax(axis=1)]
 
 
@@ -82,9 +82,9 @@ def test_runner_reports_the_evaluator_label(coreml_exports, test_images):
                            "wheel lacks it); here the NumPy evaluator's agreement with TensorFlow is tested instead")
 @pytest.mark.parametrize("artifact,tolerance", [("MNISTClassifier.mlmodel", FP32_TOL),
                                                 ("MNISTClassifier.mlpackage", FP16_TOL)])
-def test_native_predict_agrees_with_evaluator(coreml_exports, cnn_source, test_images, artifact, tolerance):
+def test_native_predict_agrees_with_evaluator(coreml_exports, cnn_source, mnist_images, artifact, tolerance):
     out, _ = coreml_exports
-    x = test_images[:64]
+    x = mnist_images[:64]
     native = CoremlRunner(out / artifact, cnn_source, native=True).run({cnn_source.input.name: x})
     numpy_ = CoremlRunner(out / artifact, cnn_source, native=False).run({cnn_source.input.name: x})
     # Core ML may run the fp32 model on the GPU/ANE in fp16: allow fp16's tolerance for both kinds.

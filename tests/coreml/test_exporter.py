@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import contract_source
+from coreml_helpers import contract_source
 
 from tfship.errors import UsageError
 from tfship.export import coremleval
