@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -68,7 +69,16 @@ def test_sigterm_lets_in_flight_requests_finish(serve_base):
             except grpc.RpcError as e:
                 results.append((f"{e.code()}: {e.details()}", time.monotonic()))
 
-        threads = [threading.Thread(target=call) for _ in range(3)]
+        rest_body = json.dumps({"signature_name": "predict_images", "instances": batch[:500].round(3).tolist()})
+
+        def rest_call():
+            try:
+                r = requests.post(f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}:predict", data=rest_body, timeout=120)
+                results.append((f"REST {r.status_code} {len(r.json().get('predictions', []))}", time.monotonic()))
+            except requests.RequestException as e:
+                results.append((f"REST {type(e).__name__}", time.monotonic()))
+
+        threads = [threading.Thread(target=call) for _ in range(3)] + [threading.Thread(target=rest_call)]
         for t in threads:
             t.start()
         time.sleep(0.5)
@@ -82,7 +92,7 @@ def test_sigterm_lets_in_flight_requests_finish(serve_base):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert [r for r, _ in results] == [str((BIG_BATCH, 10))] * 3
+    assert sorted(r for r, _ in results) == sorted([str((BIG_BATCH, 10))] * 3 + ["REST 200 500"])
     assert max(t for _, t in results) > sent_term, "no request was still in flight at SIGTERM"
     stderr = proc.stderr.read()
     assert "serve: stopping (in-flight requests finish first)" in stderr
