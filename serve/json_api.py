@@ -49,6 +49,8 @@ def parse_body(body: bytes) -> dict:
         raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:
         doc = json.loads(body)
+    except RecursionError as e:
+        raise InvalidArgumentError("JSON Parse error: The document is nested too deeply") from e
     except (ValueError, UnicodeDecodeError) as e:
         offset = getattr(e, "pos", 0)
         reason = getattr(e, "msg", str(e))

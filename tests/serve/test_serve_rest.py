@@ -108,6 +108,9 @@ def test_classify_with_context(rest_url, images, reference):
     ("predict", b"{not json", 400, "JSON Parse error: Expecting property name enclosed in double quotes at offset: 1"),
     ("predict", b"", 400, "JSON Parse error: The document is empty"),
     ("predict", b"[1]", 400, "JSON Value: [1] Is not object"),
+    ("predict", b"[" * 100_000, 400, "JSON Parse error: The document is nested too deeply"),
+    ("predict", b"\x80{}", 400, "JSON Parse error: 'utf-8' codec can't decode byte 0x80 in position 0: invalid start "
+     "byte at offset: 0"),
     ("predict", {"signature_name": "predict_images"}, 400, "Missing 'inputs' or 'instances' key"),
     ("predict", {"signature_name": 3, "instances": [1]}, 400,
      "JSON Value: {\"signature_name\":3,\"instances\":[1]} not formatted correctly. 'signature_name' key must be a "
