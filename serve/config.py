@@ -86,7 +86,8 @@ def _read_text_proto(path: Path, message, what: str):
 
 
 def read_model_config_file(path: Path) -> list[ModelConfig]:
-    """Models from a ``ModelServerConfig`` text file; relative base paths are relative to the file."""
+    """Models from a ``ModelServerConfig`` text file. A relative base path is relative to the current
+    folder, as in ``tensorflow_model_server`` (not to the config file)."""
     from tensorflow_serving.config import model_server_config_pb2
 
     proto = _read_text_proto(path, model_server_config_pb2.ModelServerConfig(), "model config file")
@@ -99,9 +100,8 @@ def read_model_config_file(path: Path) -> list[ModelConfig]:
         if m.model_platform not in ("", "tensorflow"):
             raise UsageError(f"model config file '{path}': model '{m.name}' has platform "
                              f"'{m.model_platform}'; only 'tensorflow' is served")
-        base = Path(m.base_path)
-        models.append(ModelConfig(m.name, base if base.is_absolute() else Path(path).parent / base,
-                                  _policy_from_proto(m.model_version_policy), dict(m.version_labels)))
+        models.append(ModelConfig(m.name, Path(m.base_path), _policy_from_proto(m.model_version_policy),
+                                  dict(m.version_labels)))
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise UsageError(f"model config file '{path}' names a model twice: {names}")

@@ -123,3 +123,28 @@ def test_write_config(serve_base, tmp_path):
     assert sorted(os.path.basename(p) for p in stdout.split()) == [
         "batching_parameters.txt", "models.config", "monitoring.config"]
     assert 'base_path: "/models/mnist"' in (tmp_path / "cfg" / "models.config").read_text()
+
+
+def test_model_config_file_serves_several_models(serve_base, tmp_path):
+    """The flags go through the same parser as the CLI; two models from one ModelServerConfig file."""
+    import argparse
+
+    from tfship.serve import cli, config
+    from tfship.serve.server import ModelServer
+
+    path = tmp_path / "models.config"
+    path.write_text(config.model_config_text([
+        config.ModelConfig("first", serve_base),
+        config.ModelConfig("second", serve_base, config.VersionPolicy("all"), {"stable": 1})]))
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args(["--model_config_file", str(path), "--port", "0", "--rest_api_port", str(_free_port()),
+                              "--file_system_poll_wait_seconds", "0"])
+    server = ModelServer(cli.options(cli.parse(args)))
+    server.start()
+    try:
+        for name, path_ in (("first", ""), ("second", "/labels/stable")):
+            r = requests.get(f"http://127.0.0.1:{server.rest_port}/v1/models/{name}{path_}", timeout=10)
+            assert r.json()["model_version_status"][0]["state"] == "AVAILABLE", r.text
+    finally:
+        server.stop()
