@@ -26,9 +26,9 @@ TFLITE_FP16 = Tolerance(
     max_abs_diff=2e-3, min_top1_agreement=0.999, max_accuracy_drop=0.001,
     why="fp16-rounded weights, fp32 compute: measured ~2e-4 max |diff|; 10x margin, <= 10 flips in 10k")
 COREML_FP16 = Tolerance(
-    max_abs_diff=1e-2, min_top1_agreement=0.999, max_accuracy_drop=0.001,
-    why="fp16 weights and fp16 activations end to end (ML Program default): measured ~1e-3; "
-        "softmax near 1 amplifies fp16's 1e-3 relative step, so 1e-2")
+    max_abs_diff=5e-3, min_top1_agreement=0.999, max_accuracy_drop=0.001,
+    why="fp16 weights and fp16 activations end to end (ML Program default, reference evaluator rounds "
+        "after every op): measured 1.3e-3 to 1.5e-3 max |diff|; ~3x margin")
 INT8_DYNAMIC = Tolerance(
     max_abs_diff=5e-2, min_top1_agreement=0.995, max_accuracy_drop=0.003,
     why="int8 weights, activations quantized per batch: measured ~5e-3 max |diff| and 99.95% agreement")

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import MODEL_NAME, free_port, start_server, stop_server, wait_until_available
+from live_server import MODEL_NAME, free_port, start_server, stop_server, wait_until_available
 from PIL import Image
 
 from tfship.clients import GrpcClient, RestClient, RetryPolicy, ServerError, connect
