@@ -47,3 +47,11 @@ def cnn_run(tmp_path_factory, mnist_dir) -> Path:
     train(TrainConfig(arch="cnn", out=out, epochs=1, train_limit=12000, seed=1, data_dir=mnist_dir,
                       plots=False, verbose=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def cnn_exports(cnn_run):
+    """Every registered format of the session's CNN, exported once (not verified: test_verify does that)."""
+    from tfship.export.pipeline import ExportConfig, export_all
+
+    return export_all(ExportConfig(model=cnn_run), progress=lambda *_: None)

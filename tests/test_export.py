@@ -23,12 +23,6 @@ from tfship.export.tolerances import tolerance_for
 from tfship.savedmodel import resolve_model
 
 
-@pytest.fixture(scope="session")
-def cnn_exports(cnn_run):
-    """All formats of the session's CNN, exported once (no verify: test_verify does that)."""
-    return export_all(ExportConfig(model=cnn_run), progress=lambda *_: None)
-
-
 @pytest.mark.parametrize("fmt", list(registry.FORMATS))
 def test_every_format_exports_loads_and_agrees(fmt, cnn_exports, mnist):
     from tfship.export.source import load_source

@@ -13,24 +13,16 @@ import pytest
 from export_helpers import onnx_reverse_outputs, onnx_scale_initializer, tflite_scale_tensor
 from tfship.export import manifest
 from tfship.export.errors import ParityError
-from tfship.export.pipeline import ExportConfig, export_all
 from tfship.export.verify import VerifyConfig, verify, verify_and_report
 
 SAMPLES = 2000  # enough for agreement bounds of 99.5% to mean something; the CLI default is all 10k
 
 
-@pytest.fixture(scope="session")
-def tfl_onnx_exports(cnn_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("verify") / "exports"
-    export_all(ExportConfig(model=cnn_run, out=out, formats=("tflite", "onnx")), progress=lambda *_: None)
-    return out
-
-
 @pytest.fixture
-def exports(tfl_onnx_exports, tmp_path):
-    """A private copy each test may break."""
+def exports(cnn_exports, tmp_path):
+    """A private copy of the session's export (every format) that each test may break."""
     copy = tmp_path / "exports"
-    shutil.copytree(tfl_onnx_exports, copy)
+    shutil.copytree(cnn_exports.out, copy)
     return copy
 
 
@@ -42,6 +34,9 @@ def test_faithful_exports_pass_and_reports_are_written(exports):
     report = _run(exports)
     assert report["passed"], [a["failures"] for a in report["artifacts"]]
     assert report["inputs"] == {"source": "MNIST test images", "count": SAMPLES}
+    assert {a["path"] for a in report["artifacts"]} == {
+        "model.tflite", "model_fp16.tflite", "model_int8_dynamic.tflite", "model_int8.tflite", "model.onnx",
+        "MNISTClassifier.mlmodel", "MNISTClassifier.mlpackage"}
     for a in report["artifacts"]:
         assert a["top1_agreement"] >= 0.995 and a["accuracy"] > 0.9
     fp32 = {a["path"]: a for a in report["artifacts"]}["model.tflite"]
@@ -69,6 +64,17 @@ def test_perturbed_onnx_weight_is_caught(exports):
     onnx_scale_initializer(exports / "model.onnx", exports / "model.onnx", 1.01)
     entry = _failed(_run(exports, "model.onnx"), "model.onnx")
     assert any(f.startswith("max |diff|") for f in entry["failures"])
+
+
+@pytest.mark.parametrize("artifact", ["MNISTClassifier.mlmodel", "MNISTClassifier.mlpackage"])
+def test_perturbed_coreml_weight_is_caught(exports, artifact):
+    from tfship.export.coremleval import perturb_weight
+
+    changed = perturb_weight(exports / artifact, exports / f"perturbed-{artifact}")
+    shutil.rmtree(exports / artifact) if (exports / artifact).is_dir() else (exports / artifact).unlink()
+    (exports / f"perturbed-{artifact}").rename(exports / artifact)
+    entry = _failed(_run(exports, artifact), artifact)
+    assert any(f.startswith("max |diff|") for f in entry["failures"]), (changed, entry["failures"])
 
 
 def test_swapped_output_order_is_caught(exports):
@@ -99,7 +105,7 @@ def test_changed_file_is_reported_even_when_numbers_agree(exports):
 
 def test_failure_names_artifact_and_worst_image(exports, capsys):
     onnx_scale_initializer(exports / "model.onnx", exports / "model.onnx", 1.05)
-    with pytest.raises(ParityError, match=r"model\.onnx: max \|diff\| .* at image \d+"):
+    with pytest.raises(ParityError, match=r"model\.onnx: .*max \|diff\| \S+ > 1e-05 at image \d+.*\(worst image \d+, \|diff\| "):
         verify_and_report(VerifyConfig(exports=exports, samples=SAMPLES, latency=False))
 
 
