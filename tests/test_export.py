@@ -125,6 +125,15 @@ def test_generic_three_channel_model_exports(tmp_path):
         assert a["sanity_top1_agreement"] >= 0.9, a["path"]
     assert (result.out / "Generic.mlmodel").exists()
 
+    # Verification of a non-MNIST model runs on the user's inputs (and needs no labels).
+    from tfship.export.verify import VerifyConfig, verify
+
+    report = verify(VerifyConfig(exports=result.out, inputs=tmp_path / "images.npy", latency=False),
+                    progress=lambda *_: None)
+    assert report["inputs"] == {"source": str(tmp_path / "images.npy"), "count": len(images)}
+    assert report["passed"], [(a["path"], a["failures"]) for a in report["artifacts"] if not a["passed"]]
+    assert all(a["accuracy"] is None for a in report["artifacts"])
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tfship.cli", *args], capture_output=True, text=True, timeout=120,

