@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfship.errors import TfshipError
+from tfship.errors import MissingDependencyError, TfshipError
 
 
 @dataclass(frozen=True)
@@ -23,17 +23,18 @@ class Subcommand:
     name: str
     module: str  # has configure(parser) and run(args) -> int
     help: str
+    extra: str   # the pip extra that installs what it needs
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("train", "tfship.train.cli", "train an MNIST model and write a SavedModel"),
-    Subcommand("export", "tfship.export.cli", "export a SavedModel to TFLite, ONNX and CoreML (= export-all)"),
-    Subcommand("verify", "tfship.export.verify_cli", "check every exported artifact against the SavedModel"),
-    Subcommand("serve", "tfship.serve.cli", "serve SavedModels behind TensorFlow Serving's REST and gRPC APIs"),
-    Subcommand("predict", "tfship.clients.cli", "classify images with a served model (gRPC or REST)"),
-    Subcommand("status", "tfship.clients.cli", "show a served model's version status"),
-    Subcommand("metadata", "tfship.clients.cli", "show a served model's signatures"),
-    Subcommand("ios-install", "tfship.export.ios_install", "copy the exported .mlmodel into ios_demo/"),
+    Subcommand("train", "tfship.train.cli", "train an MNIST model and write a SavedModel", "train"),
+    Subcommand("export", "tfship.export.cli", "export a SavedModel to TFLite, ONNX and CoreML (= export-all)", "export"),
+    Subcommand("verify", "tfship.export.verify_cli", "check every exported artifact against the SavedModel", "export"),
+    Subcommand("serve", "tfship.serve.cli", "serve SavedModels behind TensorFlow Serving's REST and gRPC APIs", "serve"),
+    Subcommand("predict", "tfship.clients.cli", "classify images with a served model (gRPC or REST)", "client"),
+    Subcommand("status", "tfship.clients.cli", "show a served model's version status", "client"),
+    Subcommand("metadata", "tfship.clients.cli", "show a served model's signatures", "client"),
+    Subcommand("ios-install", "tfship.export.ios_install", "copy the exported .mlmodel into ios_demo/", "export"),
 )
 
 
@@ -47,7 +48,7 @@ def build_parser(prog: str = "tfship") -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
         module.configure(p, sub.name) if _takes_name(module) else module.configure(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _extra=sub.extra)
     return parser
 
 
@@ -57,7 +58,13 @@ def _takes_name(module) -> bool:
 
 def run_parsed(args: argparse.Namespace) -> int:
     try:
-        return int(args._run(args) or 0)
+        try:
+            return int(args._run(args) or 0)
+        except ModuleNotFoundError as e:
+            if not e.name or e.name.split(".")[0] == "tfship":
+                raise
+            # A third-party package of an extra that is not installed (e.g. `train` in a client-only venv).
+            raise MissingDependencyError(e.name.split(".")[0], args._extra, f"'tfship {args.command}'") from e
     except TfshipError as e:
         if getattr(args, "debug", False):
             traceback.print_exc()

@@ -84,3 +84,17 @@ def test_cli_works_from_the_client_venv(client_bin, server, tmp_path, mnist):
     assert "AVAILABLE" in status.stdout
     down = _run(client_bin / "tfship", "status", "--server", "grpc://127.0.0.1:9", "--attempts", "1", check=False)
     assert down.returncode != 0 and len(down.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_commands_of_missing_extras_name_the_extra(client_bin, tmp_path):
+    train = _run(client_bin / "tfship", "train", "--out", tmp_path / "run", check=False)
+    assert train.returncode == 1
+    assert train.stderr.strip().splitlines() == [
+        "train: error: 'tfship train' needs the Python package 'keras', which is not installed. "
+        "Install it with: pip install 'tfship[train]'"]
+    (tmp_path / "base" / "1").mkdir(parents=True)
+    (tmp_path / "base" / "1" / "saved_model.pb").write_bytes(b"")  # passes the layout check, then needs TF
+    serve = _run(client_bin / "tfship", "serve", "--model", tmp_path / "base", "--port", "0", "--rest_api_port", "0",
+                 check=False)
+    assert serve.returncode == 1 and "pip install 'tfship[serve]'" in serve.stderr
