@@ -10,17 +10,17 @@ from __future__ import annotations
 from tfship.export.base import SourceModel
 
 
-def load_predict_function(source: SourceModel, batch: int | None = None):
+def load_predict_function(source: SourceModel):
     """Return ``(loaded, fn)``: the loaded SavedModel (keep it alive: it owns the variables) and a
-    ``tf.function`` mapping the input tensor to ``{output_name: scores}``. ``batch`` fixes the batch size."""
+    ``tf.function`` mapping the input tensor to ``{output_name: scores}``."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(source.path))
     signature = loaded.signatures[source.signature_key]
     in_name, out_name = source.input.name, source.output.name
-    shape = [batch, *source.input.shape[1:]]
+    spec = tf.TensorSpec(list(source.input.shape), tf.as_dtype(source.input.dtype), name=in_name)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(source.input.dtype), name=in_name)])
+    @tf.function(input_signature=[spec])
     def predict(x):
         return {out_name: signature(**{in_name: x})[out_name]}
 
