@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfship.export.base import ExportOptions
-    from tfship.export.pipeline import ExportConfig, export_all
+    from tfship.export.pipeline import ExportConfig, export_all, require_npy
 
     config = ExportConfig(
         model=args.model, out=args.out, formats=parse_formats(args.formats), version=args.version,
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         options=ExportOptions(opset=args.opset, coreml_name=args.coreml_name,
                               coreml_precision=args.coreml_precision),
         calibration_data=args.calibration_data, data_dir=args.data_dir)
+    if not args.no_verify:
+        require_npy(args.verify_inputs, "--verify-inputs")
     result = export_all(config)
     print(f"exported {len(result.manifest['artifacts'])} artifacts to {result.out} in {result.seconds:.1f} s "
           f"(manifest: {result.out / 'manifest.json'})")

@@ -66,9 +66,14 @@ def plan(config: ExportConfig) -> tuple[ModelVersion, Path]:
     else:
         run = run_dir_of(model)
         out = (run if run is not None else model.base.parent) / DEFAULT_EXPORTS
-    if config.calibration_data is not None and not Path(config.calibration_data).is_file():
-        raise UsageError(f"calibration data '{config.calibration_data}' does not exist (expected a .npy file)")
+    require_npy(config.calibration_data, "--calibration-data")
     return model, out
+
+
+def require_npy(path: Path | None, flag: str) -> None:
+    """A user-named inputs file must exist: checked before TensorFlow loads, not after an export."""
+    if path is not None and not Path(path).is_file():
+        raise UsageError(f"{flag} '{path}' does not exist (expected a .npy file)")
 
 
 def sample_inputs(source: SourceModel, npy: Path | None, data_dir: Path | None, count: int,

@@ -21,11 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfship.errors import UsageError
+    from tfship.export.pipeline import require_npy
     from tfship.export.verify import VerifyConfig, verify_and_report
 
     if args.samples < 1:
         raise UsageError(f"--samples must be positive, got {args.samples}")
-    if args.inputs is not None and not args.inputs.is_file():
-        raise UsageError(f"--inputs '{args.inputs}' does not exist (expected a .npy file)")
+    require_npy(args.inputs, "--inputs")
     return verify_and_report(VerifyConfig(exports=args.model, inputs=args.inputs, samples=args.samples,
                                           data_dir=args.data_dir, latency=not args.no_latency))

@@ -166,3 +166,13 @@ def test_no_usable_signature_is_explained(tmp_path):
 
     with pytest.raises(SignatureError, match=r"no exportable predict signature.*'serving_default' .*input 'text' is string"):
         export_all(ExportConfig(model=tmp_path / "m"), progress=lambda *_: None)
+
+
+def test_missing_verify_inputs_fail_before_exporting(tmp_path, cnn_run):
+    out = tmp_path / "exports"
+    result = _cli("export", "--model", str(cnn_run), "--out", str(out), "--formats", "onnx",
+                  "--verify-inputs", str(tmp_path / "missing.npy"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"export: error: --verify-inputs '{tmp_path / 'missing.npy'}' does not exist (expected a .npy file)"
+    assert not out.exists()  # nothing was exported for a run that could not be verified
