@@ -176,3 +176,24 @@ def test_missing_verify_inputs_fail_before_exporting(tmp_path, cnn_run):
     assert result.stderr.strip().splitlines()[-1] == \
         f"export: error: --verify-inputs '{tmp_path / 'missing.npy'}' does not exist (expected a .npy file)"
     assert not out.exists()  # nothing was exported for a run that could not be verified
+
+
+def test_sanity_check_rejects_a_converter_that_silently_drops_weights(cnn_run, tmp_path, monkeypatch):
+    """STACK.md's real failure: TFLite's from_saved_model reports success and writes a model that outputs NaN."""
+    import tensorflow as tf
+
+    version_dir = str(resolve_model(cnn_run).path)
+    converter_class = tf.lite.TFLiteConverter
+    working = converter_class.from_concrete_functions
+    calls = []
+
+    def fp32_through_from_saved_model(funcs, trackable_obj=None):
+        calls.append(1)  # the first conversion is model.tflite; the quantized ones stay correct
+        if len(calls) == 1:
+            return converter_class.from_saved_model(version_dir, signature_keys=["predict_images"])
+        return working(funcs, trackable_obj)
+
+    monkeypatch.setattr(converter_class, "from_concrete_functions", staticmethod(fp32_through_from_saved_model))
+    with pytest.raises(ExportError, match=r"tflite export failed: model\.tflite agrees .* non-finite outputs: True"):
+        export_all(ExportConfig(model=cnn_run, out=tmp_path / "exports", formats=("tflite",)), progress=lambda *_: None)
+    assert list(tmp_path.iterdir()) == []

@@ -151,7 +151,7 @@ def test_half_written_version_is_invisible_and_cleaned_up(tmp_path):
 
 def test_concurrent_writers_get_distinct_versions(tmp_path):
     base = tmp_path / "base"
-    results, barrier = [], threading.Barrier(4)
+    results, barrier = [], threading.Barrier(4, timeout=30)  # a broken writer fails the test, not hangs it
 
     def write(tmp):
         tmp.mkdir()
