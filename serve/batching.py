@@ -55,7 +55,26 @@ class Batcher:
             t.start()
 
     def submit(self, inputs: Tensors) -> Tensors:
-        """Queue one request's inputs (all with the same leading batch size); block for its outputs."""
+        """Queue one request's inputs (all with the same leading batch size); block for its outputs.
+
+        With no timeout to wait for company and a free slot, the caller runs its own request: an
+        idle server answers without a thread hand-off, and under load the queue fills and batches
+        form as before. Never more than ``num_batch_threads`` batches run at once."""
+        task, run_here = self._enqueue(inputs, may_run_here=self._opts.batch_timeout_micros == 0)
+        if run_here:
+            self._execute([task])
+        return task.future.result()
+
+    def submit_future(self, inputs: Tensors) -> Future:
+        """Queue one request's inputs and return at once: a Future of its outputs, completed on a
+        batch thread. For callers that must not block (an event loop). Errors about the request
+        itself (too many rows, queue full, stopping) are raised here, before anything is queued."""
+        task, _ = self._enqueue(inputs, may_run_here=False)
+        return task.future
+
+    def _enqueue(self, inputs: Tensors, may_run_here: bool) -> tuple[_Task, bool]:
+        """Queue a task; or, if ``may_run_here`` and the batcher is idle, reserve a batch slot for the
+        caller instead (second value True: the caller must ``_execute([task])``)."""
         rows = _rows(inputs)
         if rows > self._opts.max_batch_size:
             # TF Serving's message (batching/batching_session.cc); we do not split large tasks.
@@ -67,19 +86,13 @@ class Batcher:
                 raise BatcherStopped("This model version is being unloaded")
             if self._queued_rows + rows > self._opts.max_enqueued_batches * self._opts.max_batch_size:
                 raise UnavailableError("The batch scheduling queue to which this task was submitted is full")
-            # With no timeout to wait for company and a free slot, the caller runs its own request:
-            # an idle server answers without a thread hand-off, and under load the queue fills and
-            # batches form as before. Never more than num_batch_threads batches run at once.
-            direct = self._opts.batch_timeout_micros == 0 and not self._queue and self._busy < len(self._threads)
-            if direct:
+            if may_run_here and not self._queue and self._busy < len(self._threads):
                 self._busy += 1
-            else:
-                self._queue.append(task)
-                self._queued_rows += rows
-                self._cond.notify()
-        if direct:
-            self._execute([task])
-        return task.future.result()
+                return task, True
+            self._queue.append(task)
+            self._queued_rows += rows
+            self._cond.notify()
+        return task, False
 
     def stop(self) -> None:
         """Finish what is queued, then end the batch threads."""

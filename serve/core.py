@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,6 +25,7 @@ DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 Tensors = dict[str, np.ndarray]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,25 +77,39 @@ RequestObserver = Callable[[str, str, str, str, float], None]
 
 
 class ServingCore:
-    def __init__(self, manager: ModelManager, observe: RequestObserver | None = None) -> None:
+    """The serving API on Python objects. Blocking calls (``predict``, ``classify``, ...) for threads;
+    :meth:`predict_future` and :meth:`run_blocking` for adapters that run on an event loop and must
+    never block it. ``worker_threads`` run unbatched inference and the other blocking calls."""
+
+    def __init__(self, manager: ModelManager, observe: RequestObserver | None = None,
+                 worker_threads: int = 64) -> None:
         self.manager = manager
         self._observe = observe
+        self._workers = ThreadPoolExecutor(worker_threads, thread_name_prefix="serve-worker")
+
+    def close(self) -> None:
+        """Finish the work already handed to the worker threads, then end them."""
+        self._workers.shutdown(wait=True)
+
+    def run_blocking(self, fn: Callable[..., T], *args) -> Future:
+        """Run ``fn(*args)`` on a worker thread (for event-loop adapters): a Future of its result."""
+        return self._workers.submit(fn, *args)
+
+    def _record(self, model: str, api: str, entrypoint: str, error: BaseException | None, start: float) -> None:
+        if self._observe is None:
+            return
+        code = "OK" if error is None else error.code if isinstance(error, ServingError) else "INTERNAL"
+        self._observe(model, api, entrypoint, code, time.perf_counter() - start)
 
     @contextmanager
     def _measured(self, model: str, api: str, entrypoint: str):
         start = time.perf_counter()
-        code = "OK"
         try:
             yield
-        except ServingError as e:
-            code = e.code
+        except BaseException as e:
+            self._record(model, api, entrypoint, e, start)
             raise
-        except BaseException:
-            code = "INTERNAL"
-            raise
-        finally:
-            if self._observe is not None:
-                self._observe(model, api, entrypoint, code, time.perf_counter() - start)
+        self._record(model, api, entrypoint, None, start)
 
     def predict(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
                 output_filter: Sequence[str] = (), entrypoint: str = "") -> Prediction:
@@ -100,16 +117,46 @@ class ServingCore:
         decodes JSON against the input dtypes); then, as in TF Serving's REST handler, an unknown
         signature is INVALID_ARGUMENT rather than gRPC's FAILED_PRECONDITION."""
         with self._measured(ref.name, "Predict", entrypoint):
-            servable = self.manager.resolve(ref.name, ref.version, ref.label)
-            name = ref.signature_name or DEFAULT_SIGNATURE
-            if callable(inputs):
-                if name not in servable.signatures:
-                    raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
-                inputs = inputs(servable.signatures[name])
-            info = servable.signature(name)
-            wanted = _check_output_filter(output_filter, info.outputs)
+            servable, name, inputs, wanted = self._prepare_predict(ref, inputs, output_filter)
             outputs = servable.run(name, inputs)
             return Prediction(Served(ref.name, servable.version, name), {k: outputs[k] for k in wanted})
+
+    def predict_future(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
+                       output_filter: Sequence[str] = (), entrypoint: str = "") -> Future:
+        """:meth:`predict` without blocking: checks the request now (a bad one raises here) and returns
+        a Future of the :class:`Prediction`, completed on a batch or worker thread."""
+        start = time.perf_counter()
+        try:
+            servable, name, inputs, wanted = self._prepare_predict(ref, inputs, output_filter)
+            pending = servable.run_future(name, inputs, self._workers)
+        except BaseException as e:
+            self._record(ref.name, "Predict", entrypoint, e, start)
+            raise
+        result: Future = Future()
+        served = Served(ref.name, servable.version, name)
+
+        def finish(done: Future) -> None:
+            error = done.exception()
+            self._record(ref.name, "Predict", entrypoint, error, start)
+            if error is not None:
+                result.set_exception(error)
+            else:
+                outputs = done.result()
+                result.set_result(Prediction(served, {k: outputs[k] for k in wanted}))
+
+        pending.add_done_callback(finish)
+        return result
+
+    def _prepare_predict(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
+                         output_filter: Sequence[str]) -> tuple[Servable, str, Tensors, list[str]]:
+        servable = self.manager.resolve(ref.name, ref.version, ref.label)
+        name = ref.signature_name or DEFAULT_SIGNATURE
+        if callable(inputs):
+            if name not in servable.signatures:
+                raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
+            inputs = inputs(servable.signatures[name])
+        info = servable.signature(name)
+        return servable, name, inputs, _check_output_filter(output_filter, info.outputs)
 
     def classify(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Classification:
         with self._measured(ref.name, "Classify", entrypoint):

@@ -1,11 +1,14 @@
 """The gRPC adapter: ``tensorflow.serving.PredictionService`` and ``ModelService`` over :class:`ServingCore`.
 
-Uses the servicer bases and messages of ``tensorflow-serving-api``; a :class:`ServingError` becomes
-its gRPC status code and message (``errors.grpc_code``), anything else INTERNAL, logged.
+Uses the servicer bases and messages of ``tensorflow-serving-api`` on a ``grpc.aio`` server: every
+RPC is a coroutine on one event loop. Predict hands its inputs to the core and awaits the batch
+(no thread waits for it); the other RPCs run on the core's worker threads. A :class:`ServingError`
+becomes its gRPC status code and message (``errors.grpc_code``), anything else INTERNAL, logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 
@@ -21,33 +24,37 @@ def _rpc(method):
     """Map a core error to the RPC's status; log and report INTERNAL for anything unexpected."""
 
     @functools.wraps(method)
-    def wrapper(self, request, context):
+    async def wrapper(self, request, context):
         import grpc
 
         try:
-            return method(self, request, context)
+            return await method(self, request, context)
         except ServingError as e:
-            context.abort(grpc_code(e), e.message)
-        except Exception as e:
-            if isinstance(e, grpc.RpcError) or context.code() is not None:
-                raise  # already an RPC status (context.abort raises)
+            await context.abort(grpc_code(e), e.message)
+        except grpc.aio.AbortError:
+            raise  # already an RPC status
+        except Exception as e:  # noqa: BLE001 - a bug must answer INTERNAL and be logged, never kill the server
             log.exception("gRPC %s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     return wrapper
 
 
 def add_services(server, core: ServingCore) -> None:
-    """Register PredictionService and ModelService on a ``grpc.Server``."""
+    """Register PredictionService and ModelService on a ``grpc.aio.Server``."""
     from tensorflow_serving.apis import (classification_pb2, inference_pb2, model_service_pb2_grpc, predict_pb2,
                                          prediction_service_pb2_grpc, regression_pb2)
 
+    async def blocking(fn, *args):
+        return await asyncio.wrap_future(core.run_blocking(fn, *args))
+
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         @_rpc
-        def Predict(self, request, context):
+        async def Predict(self, request, context):
             ref = messages.model_ref(request.model_spec)
             inputs = {k: tensors.to_numpy(v) for k, v in request.inputs.items()}
-            result = core.predict(ref, inputs, list(request.output_filter), ENTRYPOINT)
+            result = await asyncio.wrap_future(
+                core.predict_future(ref, inputs, list(request.output_filter), ENTRYPOINT))
             response = predict_pb2.PredictResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             for name, value in result.outputs.items():
@@ -55,27 +62,28 @@ def add_services(server, core: ServingCore) -> None:
             return response
 
         @_rpc
-        def Classify(self, request, context):
-            result = core.classify(messages.model_ref(request.model_spec),
-                                   messages.serialized_examples(request.input), ENTRYPOINT)
+        async def Classify(self, request, context):
+            result = await blocking(core.classify, messages.model_ref(request.model_spec),
+                                    messages.serialized_examples(request.input), ENTRYPOINT)
             response = classification_pb2.ClassificationResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             messages.classification_result(result, response.result)
             return response
 
         @_rpc
-        def Regress(self, request, context):
-            result = core.regress(messages.model_ref(request.model_spec),
-                                  messages.serialized_examples(request.input), ENTRYPOINT)
+        async def Regress(self, request, context):
+            result = await blocking(core.regress, messages.model_ref(request.model_spec),
+                                    messages.serialized_examples(request.input), ENTRYPOINT)
             response = regression_pb2.RegressionResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             messages.regression_result(result, response.result)
             return response
 
         @_rpc
-        def MultiInference(self, request, context):
+        async def MultiInference(self, request, context):
             tasks = [(messages.model_ref(t.model_spec), t.method_name) for t in request.tasks]
-            results = core.multi_inference(tasks, messages.serialized_examples(request.input), ENTRYPOINT)
+            results = await blocking(core.multi_inference, tasks, messages.serialized_examples(request.input),
+                                     ENTRYPOINT)
             response = inference_pb2.MultiInferenceResponse()
             for r in results:
                 out = response.results.add()
@@ -87,19 +95,20 @@ def add_services(server, core: ServingCore) -> None:
             return response
 
         @_rpc
-        def GetModelMetadata(self, request, context):
-            meta = core.metadata(messages.model_ref(request.model_spec), list(request.metadata_field), ENTRYPOINT)
+        async def GetModelMetadata(self, request, context):
+            meta = await blocking(core.metadata, messages.model_ref(request.model_spec),
+                                  list(request.metadata_field), ENTRYPOINT)
             return messages.metadata_response(meta)
 
     class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         @_rpc
-        def GetModelStatus(self, request, context):
+        async def GetModelStatus(self, request, context):
             if not request.HasField("model_spec"):
                 raise InvalidArgumentError("Missing ModelSpec")
             return messages.status_response(core.status(messages.model_ref(request.model_spec), ENTRYPOINT))
 
         @_rpc
-        def HandleReloadConfigRequest(self, request, context):
+        async def HandleReloadConfigRequest(self, request, context):
             raise UnimplementedError("tfship serve does not reload its model config over gRPC; restart it with "
                                      "the new --model_config_file")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,18 @@ class Servable:
             # This version was unloaded after the request resolved it; the model is still in memory
             # while the request holds it, so answer unbatched rather than fail during a swap.
             return self._call(signature_name, inputs)
+
+    def run_future(self, signature_name: str, inputs: Tensors, executor: Executor) -> Future:
+        """:meth:`run` without blocking: a Future of the outputs. Batched requests complete on a batch
+        thread; unbatched ones run on ``executor``. Bad inputs raise here, before anything runs."""
+        info = self.signature(signature_name)
+        check_inputs(info, inputs)
+        if self._batching is not None and info.batchable:
+            try:
+                return self._batcher(signature_name).submit_future(inputs)
+            except BatcherStopped:
+                pass  # unloading after the request resolved this version: answer unbatched, as run() does
+        return executor.submit(self._call, signature_name, inputs)
 
     def warm_up(self) -> None:
         """Run each numeric batchable signature once on zeros, so the first request is not the slowest

@@ -9,6 +9,7 @@ that transport off.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -34,7 +35,7 @@ class ServerOptions:
     monitoring: MonitoringOptions = MonitoringOptions()
     poll_seconds: float = 1.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    grpc_threads: int = 64
+    worker_threads: int = 64  # unbatched inference and the rarer RPCs (metadata, classify, ...)
     grace_seconds: float = 30.0
 
 
@@ -48,11 +49,14 @@ class ModelServer:
         self.metrics = Metrics() if options.monitoring.prometheus_enabled else None
         self.manager = ModelManager(list(options.models), options.batching,
                                     self.metrics.observe_batch if self.metrics else None)
-        self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None)
+        self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None,
+                                options.worker_threads)
         self.grpc_port: int | None = None
         self.rest_port: int | None = None
         self._grpc = None
         self._health = None
+        self._grpc_loop: asyncio.AbstractEventLoop | None = None
+        self._grpc_thread: threading.Thread | None = None
         self._uvicorn = None
         self._rest_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -66,29 +70,40 @@ class ModelServer:
             self._start_rest()
 
     def _start_grpc(self) -> None:
-        from concurrent import futures
+        """A ``grpc.aio`` server on an event loop of its own thread: no thread per request in flight."""
+        self._grpc_loop = asyncio.new_event_loop()
+        self._grpc_thread = threading.Thread(target=self._grpc_loop.run_forever, name="grpc", daemon=True)
+        self._grpc_thread.start()
+        address = f"{_bracket(self.options.host)}:{self.options.grpc_port}"
+        try:
+            self._grpc, self._health, self.grpc_port = asyncio.run_coroutine_threadsafe(
+                self._serve_grpc(address), self._grpc_loop).result()
+        except RuntimeError as e:
+            self._grpc_loop.call_soon_threadsafe(self._grpc_loop.stop)
+            raise UsageError(f"cannot listen for gRPC on {address}: {e}") from e
 
+    async def _serve_grpc(self, address: str):
         import grpc
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
         from tfship.serve.grpc_service import add_services
 
         limit = self.options.max_request_bytes
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(self.options.grpc_threads, thread_name_prefix="grpc"),
-                                 options=[("grpc.max_receive_message_length", limit),
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                           ("grpc.max_send_message_length", limit),
                                           ("grpc.so_reuseport", 0)])
-        add_services(self._grpc, self.core)
-        self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
-        address = f"{_bracket(self.options.host)}:{self.options.grpc_port}"
-        try:
-            self.grpc_port = self._grpc.add_insecure_port(address)
-        except RuntimeError as e:
-            raise UsageError(f"cannot listen for gRPC on {address}: {e}") from e
-        self._grpc.start()
+        add_services(server, self.core)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        port = server.add_insecure_port(address)
+        await server.start()
         for service in ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"):
-            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        return server, health_servicer, port
+
+    async def _stop_grpc(self, grace: float) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._grpc.stop(grace)
 
     def _start_rest(self) -> None:
         import uvicorn
@@ -118,14 +133,17 @@ class ModelServer:
             return
         self._stopped.set()
         grace = self.options.grace_seconds
-        if self._health is not None:
-            self._health.enter_graceful_shutdown()
-        done = self._grpc.stop(grace) if self._grpc is not None else None
+        grpc_done = None
+        if self._grpc is not None:  # both transports drain at the same time
+            grpc_done = asyncio.run_coroutine_threadsafe(self._stop_grpc(grace), self._grpc_loop)
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
             self._rest_thread.join(grace + 5)
-        if done is not None:
-            done.wait(grace + 5)
+        if grpc_done is not None:
+            grpc_done.result(grace + 5)
+            self._grpc_loop.call_soon_threadsafe(self._grpc_loop.stop)
+            self._grpc_thread.join(5)
+        self.core.close()
         self.manager.stop()
 
 

@@ -71,6 +71,30 @@ def test_zero_timeout_idle_request_runs_on_caller_thread_and_load_still_batches(
     assert max(run.sizes) > 1, run.sizes  # requests queued behind a running one were batched
 
 
+def test_submit_future_returns_at_once_and_completes_on_a_batch_thread():
+    threads: list[str] = []
+    run = _SlowDoubler(0.2)
+
+    def recording(inputs):
+        threads.append(threading.current_thread().name)
+        return run(inputs)
+
+    b = Batcher(recording, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
+    try:
+        start = time.monotonic()
+        futures = [b.submit_future({"x": np.full((1, 2), i, np.float32)}) for i in range(6)]
+        assert time.monotonic() - start < 0.15  # nobody waited for the 0.2 s run
+        with pytest.raises(InvalidArgumentError, match="Task size 17 is larger"):
+            b.submit_future({"x": np.zeros((17, 2), np.float32)})  # the request's own error: raised at once
+        results = [f.result(timeout=30) for f in futures]
+    finally:
+        b.stop()
+    for i, r in enumerate(results):
+        np.testing.assert_array_equal(r["y"], np.full((1, 2), 2 * i, np.float32))
+    assert threads and all(name.startswith("batch-t-") for name in threads), threads
+    assert len(run.sizes) < 6, run.sizes  # queued together, run together
+
+
 def test_padding_to_allowed_batch_sizes():
     run = _SlowDoubler(0.0)
     b = Batcher(run, BatchingOptions(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1,

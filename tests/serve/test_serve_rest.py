@@ -71,6 +71,19 @@ def test_predict_row_form_equals_in_process(rest_url, images, reference, path):
     np.testing.assert_allclose(got, reference, rtol=0, atol=EXACT)
 
 
+@pytest.mark.parametrize("copies", [1, 8])
+def test_predict_answers_on_both_sides_of_the_inline_body_limit(rest_url, images, reference, copies):
+    """Small bodies are decoded on the event loop, large ones on a worker thread: same answers."""
+    from tfship.serve.rest import INLINE_BODY_BYTES
+
+    body = json.dumps({"signature_name": "predict_images", "instances": np.tile(images[:1], (copies, 1)).tolist()})
+    assert (len(body) > INLINE_BODY_BYTES) == (copies > 1), len(body)
+    r = _post(f"{rest_url}/v1/models/{MODEL}:predict", body)
+    assert r.status_code == 200, r.text
+    got = np.asarray(r.json()["predictions"], dtype=np.float32)
+    np.testing.assert_allclose(got, np.tile(reference[:1], (copies, 1)), rtol=0, atol=OTHER_BATCH)
+
+
 def test_predict_columnar_form(rest_url, images, reference):
     r = _post(f"{rest_url}/v1/models/{MODEL}:predict",
               {"signature_name": "predict_images", "inputs": {"images": images[:2].tolist()}})
