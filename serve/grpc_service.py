@@ -8,11 +8,11 @@ becomes its gRPC status code and message (``errors.grpc_code``), anything else I
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 
 from tfship.serve import messages, tensors
+from tfship.serve.aio import LoopBridge
 from tfship.serve.core import CLASSIFY_METHOD, REGRESS_METHOD, Classification, ServingCore
 from tfship.serve.errors import InvalidArgumentError, ServingError, UnimplementedError, grpc_code
 
@@ -45,16 +45,17 @@ def add_services(server, core: ServingCore) -> None:
     from tensorflow_serving.apis import (classification_pb2, inference_pb2, model_service_pb2_grpc, predict_pb2,
                                          prediction_service_pb2_grpc, regression_pb2)
 
+    bridge = LoopBridge()
+
     async def blocking(fn, *args):
-        return await asyncio.wrap_future(core.run_blocking(fn, *args))
+        return await bridge.wait(core.run_blocking(fn, *args))
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         @_rpc
         async def Predict(self, request, context):
             ref = messages.model_ref(request.model_spec)
             inputs = {k: tensors.to_numpy(v) for k, v in request.inputs.items()}
-            result = await asyncio.wrap_future(
-                core.predict_future(ref, inputs, list(request.output_filter), ENTRYPOINT))
+            result = await bridge.wait(core.predict_future(ref, inputs, list(request.output_filter), ENTRYPOINT))
             response = predict_pb2.PredictResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             for name, value in result.outputs.items():

@@ -9,13 +9,13 @@ loop, large ones and every other call on the core's worker threads (:data:`INLIN
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 from urllib.parse import unquote
 
 from tfship.serve import json_api, messages
+from tfship.serve.aio import LoopBridge
 from tfship.serve.core import ModelRef, ServingCore
 from tfship.serve.errors import (InvalidArgumentError, RequestTooLargeError, ServingError, http_status)
 from tfship.serve.metrics import Metrics
@@ -43,6 +43,7 @@ class RestHandler:
 
     def __init__(self, core: ServingCore) -> None:
         self.core = core
+        self._bridge = LoopBridge()
 
     async def handle(self, method: str, path: str, body: bytes) -> tuple[int, str]:
         try:
@@ -57,7 +58,7 @@ class RestHandler:
             return 500, _error_json(f"{type(e).__name__}: {e}")
 
     async def _blocking(self, fn, *args):
-        return await asyncio.wrap_future(self.core.run_blocking(fn, *args))
+        return await self._bridge.wait(self.core.run_blocking(fn, *args))
 
     def _dispatch(self, method: str, path: str, body: bytes) -> str:
         malformed = InvalidArgumentError(f"Malformed request: {method} {path}")
@@ -99,7 +100,7 @@ class RestHandler:
 
         inline = len(body) <= INLINE_BODY_BYTES
         pending = start() if inline else await self._blocking(start)
-        result = await asyncio.wrap_future(pending)
+        result = await self._bridge.wait(pending)
         if inline:
             return json_api.predict_response(result.outputs, form[0])
         return await self._blocking(json_api.predict_response, result.outputs, form[0])
