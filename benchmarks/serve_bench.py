@@ -6,10 +6,19 @@ Prints a table and writes it (JSON + Markdown) next to ``--out``:
 
 For each transport, batching setting and concurrency (1, 8, 32 by default) it reports requests/s,
 p50 and p99 latency and errors, plus the in-process numbers of the same SavedModel (batch-1
-latency; best batched throughput). The server runs as a subprocess (``python -m tfship.cli serve``)
-so the load generator does not share its interpreter. Without ``--model`` an untrained CNN is used:
-the arithmetic per image is the same. The machine's load average is recorded with the results,
-because on a shared machine it moves the numbers.
+latency; batched throughput at the server's max_batch_size and the best of batch 32/64/128). The
+server runs as a subprocess (``python -m tfship.cli serve``). Without ``--model`` an untrained CNN
+is used: the arithmetic per image is the same.
+
+Load generators: with ``--load-generator native`` (the default when both are on PATH: Debian's
+``nghttp2-client`` and ``wrk`` packages), gRPC load comes from ``h2load`` and REST load from ``wrk``,
+C programs that cost the shared CPU a fraction of what a Python client does; ``python`` uses
+``grpc.aio`` and ``http.client`` instead. Errors are what the load generator saw plus every
+non-OK request in the server's own Prometheus counts (h2load cannot read gRPC trailers).
+
+A last pair of cells serves a model that does almost nothing (a slice of its input), batching on,
+at the highest concurrency: the server's own cost per request, the ceiling any model stays under.
+The machine's load average is recorded with the results; on a shared machine it moves the numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
+import shutil
+import struct
 import signal
 import socket
 import statistics
@@ -44,7 +57,12 @@ class Cell:
     p50_ms: float
     p99_ms: float
     server_cores: float  # CPU seconds the server process used per wall second
-    client_cores: float  # the same for this (load generator) process
+    client_cores: float  # the same for the load generator (this process, or h2load / wrk)
+    model: str = "cnn"  # "cnn", or "null" for the do-nothing model of the ceiling cells
+
+    @property
+    def server_cpu_ms_per_request(self) -> float:
+        return 1e3 * self.server_cores / self.rps if self.rps else float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -72,7 +90,7 @@ def _model_base(model: str | None, scratch: Path) -> Path:
     return saved_model.save(models.build("cnn"), scratch / "saved_model").base
 
 
-def in_process(base: Path, seconds: float) -> dict:
+def in_process(base: Path, seconds: float, max_batch_size: int) -> dict:
     import tensorflow as tf
 
     from tfship.savedmodel import list_versions
@@ -89,7 +107,7 @@ def in_process(base: Path, seconds: float) -> dict:
         fn(images=one)
         times.append(time.perf_counter() - t)
     best = {}
-    for batch in (32, 64, 128):
+    for batch in sorted({max_batch_size, 32, 64, 128}):
         x = tf.constant(rng.random((batch, 784), dtype=np.float32))
         fn(images=x)
         n, t0 = 0, time.perf_counter()
@@ -98,15 +116,16 @@ def in_process(base: Path, seconds: float) -> dict:
             n += batch
         best[batch] = n / (time.perf_counter() - t0)
     return {"batch1_p50_ms": statistics.median(times) * 1e3, "batched_images_per_s": max(best.values()),
-            "batched_by_size": best}
+            "at_max_batch_images_per_s": best[max_batch_size], "batched_by_size": best}
 
 
-def _start_server(base: Path, batching_file: Path | None) -> tuple[subprocess.Popen, int, int]:
+def _start_server(base: Path, batching_file: Path | None, monitoring_file: Path) -> tuple[subprocess.Popen, int, int]:
     import requests
 
     grpc_port, rest_port = _free_port(), _free_port()
     cmd = [sys.executable, "-m", "tfship.cli", "serve", "--model_base_path", str(base), "--port", str(grpc_port),
-           "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0"]
+           "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
+           "--monitoring_config_file", str(monitoring_file)]
     if batching_file is not None:
         cmd += ["--enable_batching", "--batching_parameters_file", str(batching_file)]
     proc = subprocess.Popen(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=subprocess.DEVNULL)
@@ -216,9 +235,162 @@ def _load(call, concurrency: int, seconds: float) -> tuple[list[float], int]:
     return latencies, errors[0]
 
 
+GRPC_PATH = "/tensorflow.serving.PredictionService/Predict"
+REST_PATH = f"/v1/models/{MODEL}:predict"
+_WRK_SCRIPT = """wrk.method = "POST"
+local f = io.open("{body}", "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("TFSHIP %d %d %d %d %d\\n", summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
+                         latency:percentile(50), latency:percentile(99), summary.duration))
+end
+"""
+
+
+def _request_image() -> np.ndarray:
+    return np.random.default_rng(1).random((1, 784), dtype=np.float32)
+
+
+def _grpc_frame() -> bytes:
+    """One PredictRequest as a gRPC message frame (uncompressed flag, big-endian length, bytes)."""
+    from tensorflow_serving.apis import predict_pb2
+
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = MODEL
+    req.model_spec.signature_name = "predict_images"
+    image = _request_image()
+    t = req.inputs["images"]
+    t.dtype = 1
+    for size in image.shape:
+        t.tensor_shape.dim.add(size=size)
+    t.tensor_content = image.tobytes()  # what clients send (tf.make_tensor_proto does the same)
+    body = req.SerializeToString()
+    return b"\0" + struct.pack(">I", len(body)) + body
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _h2load(port: int, concurrency: int, seconds: float, scratch: Path) -> tuple[list[float], int]:
+    """gRPC load from h2load: ``concurrency`` HTTP/2 connections, one request in flight on each."""
+    body, log = scratch / "grpc_request.bin", scratch / "h2load.log"
+    body.write_bytes(_grpc_frame())
+    log.unlink(missing_ok=True)
+    out = subprocess.run(["h2load", "-t", "1", "-c", str(concurrency), "-m", "1", "-D", f"{seconds:g}",
+                          "--warm-up-time=1", "-H", "content-type: application/grpc", "-H", "te: trailers",
+                          "-d", str(body), f"--log-file={log}", f"http://127.0.0.1:{port}{GRPC_PATH}"],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded", out)
+    if m is None:
+        raise RuntimeError(f"cannot read h2load's summary:\n{out}")
+    rows = [line.split("\t") for line in log.read_text().splitlines() if line]
+    latencies = [int(r[2]) / 1e6 for r in rows]
+    return latencies, int(m.group(1)) - int(m.group(2)) + sum(r[1] != "200" for r in rows)
+
+
+def _wrk(port: int, concurrency: int, seconds: float, scratch: Path) -> tuple[dict, int]:
+    """REST load from wrk: ``concurrency`` keep-alive connections on one thread. Returns wrk's summary
+    (requests, p50/p99 in seconds, duration) and its error count (socket errors and non-2xx)."""
+    body, script = scratch / "rest_request.json", scratch / "wrk.lua"
+    body.write_text(json.dumps({"signature_name": "predict_images", "instances": _request_image().tolist()}))
+    script.write_text(_WRK_SCRIPT.replace("{body}", str(body)))
+    url = f"http://127.0.0.1:{port}{REST_PATH}"
+    cmd = ["wrk", "-t", "1", "-c", str(concurrency), "-s", str(script), url]
+    subprocess.run(cmd + ["-d", "1s"], capture_output=True, check=True)  # warm up, as h2load does
+    out = subprocess.run(cmd + ["-d", f"{max(1, round(seconds))}s"], capture_output=True, text=True,
+                         check=True).stdout
+    m = re.search(r"TFSHIP (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    if m is None:
+        raise RuntimeError(f"cannot read wrk's summary:\n{out}")
+    n, errors, p50, p99, duration = (int(g) for g in m.groups())
+    return {"requests": n, "p50": p50 / 1e6, "p99": p99 / 1e6, "seconds": duration / 1e6}, errors
+
+
+def _server_failures(rest_port: int) -> int:
+    """Requests the server answered with anything but OK, from its Prometheus counter."""
+    import requests
+
+    text = requests.get(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(":tensorflow:serving:request_count_total") and 'status="OK"' not in line))
+
+
+def _null_model(scratch: Path) -> Path:
+    """A SavedModel with the CNN's signature that does almost nothing: the server's own ceiling."""
+    import tensorflow as tf
+
+    class Null(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name="images")])
+        def predict_images(self, images):
+            return {"scores": images[:, :10]}
+
+    module = Null()
+    base = scratch / "null_model"
+    tf.saved_model.save(module, str(base / "1"), signatures={"predict_images": module.predict_images})
+    return base
+
+
+def _native_available() -> bool:
+    return shutil.which("h2load") is not None and shutil.which("wrk") is not None
+
+
+def _measure(generator: str, transport: str, port: int, concurrency: int, seconds: float,
+             scratch: Path) -> tuple[int, float, float, float, int]:
+    """(requests, requests/s, p50 s, p99 s, errors) for one cell."""
+    if generator == "native" and transport == "grpc":
+        lat, errors = _h2load(port, concurrency, seconds, scratch)
+    elif generator == "native":
+        summary, errors = _wrk(port, concurrency, seconds, scratch)
+        return summary["requests"], summary["requests"] / summary["seconds"], summary["p50"], summary["p99"], errors
+    elif transport == "grpc":
+        lat, errors = _grpc_aio_load(port, concurrency, seconds)
+    else:
+        lat, errors = _load(_rest_caller(port), concurrency, seconds)
+    return len(lat), len(lat) / seconds, float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), errors
+
+
+def _serve_cells(base: Path, batching_file: Path | None, concurrency: list[int], generator: str, seconds: float,
+                 scratch: Path, model: str) -> list[Cell]:
+    monitoring = scratch / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
+    proc, grpc_port, rest_port = _start_server(base, batching_file, monitoring)
+    cells = []
+    try:
+        for transport in ("grpc", "rest"):
+            for c in concurrency:
+                failed = _server_failures(rest_port)
+                server_cpu, wall = _cpu_seconds(proc.pid), time.perf_counter()
+                client_cpu = time.process_time() + _children_cpu()
+                n, rps, p50, p99, errors = _measure(generator, transport, grpc_port if transport == "grpc" else rest_port,
+                                                    c, seconds, scratch)
+                wall = time.perf_counter() - wall
+                errors += _server_failures(rest_port) - failed
+                cell = Cell(transport, batching_file is not None, c, n, errors, rps, p50 * 1e3, p99 * 1e3,
+                            (_cpu_seconds(proc.pid) - server_cpu) / wall,
+                            (time.process_time() + _children_cpu() - client_cpu) / wall, model)
+                cells.append(cell)
+                print(f"{model:4} {transport:4} batching={'on ' if cell.batching else 'off'} c={c:2}: "
+                      f"{cell.rps:7.0f} req/s  p50 {cell.p50_ms:6.2f} ms  p99 {cell.p99_ms:6.2f} ms  errors {errors}  "
+                      f"cores: server {cell.server_cores:.2f} client {cell.client_cores:.2f}  "
+                      f"server CPU {cell.server_cpu_ms_per_request:.2f} ms/request", flush=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    return cells
+
+
 def run(args: argparse.Namespace) -> dict:
     from tfship.serve.config import BatchingOptions, batching_text
 
+    generator = args.load_generator
+    if generator == "auto":
+        generator = "native" if _native_available() else "python"
+    elif generator == "native" and not _native_available():
+        raise SystemExit("--load-generator native needs h2load and wrk on PATH "
+                         "(Debian: apt-get install nghttp2-client wrk)")
     scratch = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     base = _model_base(args.model, scratch)
     batching_file = scratch / "batching.txt"
@@ -226,56 +398,49 @@ def run(args: argparse.Namespace) -> dict:
                                num_batch_threads=args.batch_threads, max_enqueued_batches=1000)
     batching_file.write_text(batching_text(batching))
     load_before = os.getloadavg()
-    reference = in_process(base, args.duration)
+    reference = in_process(base, args.duration, args.max_batch_size)
+    print(f"in process: batch-1 p50 {reference['batch1_p50_ms']:.2f} ms; batched {reference['batched_by_size']}",
+          flush=True)
     cells: list[Cell] = []
     for batched in (False, True):
-        proc, grpc_port, rest_port = _start_server(base, batching_file if batched else None)
-        try:
-            for transport in ("grpc", "rest"):
-                call = _rest_caller(rest_port) if transport == "rest" else None
-                for c in args.concurrency:
-                    server_cpu, client_cpu, wall = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
-                    if transport == "grpc":
-                        lat, errors = _grpc_aio_load(grpc_port, c, args.duration)
-                    else:
-                        lat, errors = _load(call, c, args.duration)
-                    wall = time.perf_counter() - wall
-                    lat_ms = np.asarray(lat) * 1e3
-                    cell = Cell(transport, batched, c, len(lat), errors, len(lat) / args.duration,
-                                float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99)),
-                                (_cpu_seconds(proc.pid) - server_cpu) / wall, (time.process_time() - client_cpu) / wall)
-                    cells.append(cell)
-                    print(f"{transport:4} batching={'on ' if batched else 'off'} c={c:2}: {cell.rps:7.0f} req/s  "
-                          f"p50 {cell.p50_ms:6.2f} ms  p99 {cell.p99_ms:6.2f} ms  errors {errors}  "
-                          f"cores: server {cell.server_cores:.2f} client {cell.client_cores:.2f}", flush=True)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-    after = in_process(base, args.duration)
+        cells += _serve_cells(base, batching_file if batched else None, args.concurrency, generator, args.duration,
+                              scratch, "cnn")
+    if not args.no_ceiling:
+        cells += _serve_cells(_null_model(scratch), batching_file, [max(args.concurrency)], generator, args.duration,
+                              scratch, "null")
+    after = in_process(base, args.duration, args.max_batch_size)
     reference["batched_images_per_s_after"] = after["batched_images_per_s"]
+    reference["at_max_batch_images_per_s_after"] = after["at_max_batch_images_per_s"]
     reference["batch1_p50_ms_after"] = after["batch1_p50_ms"]
-    return {"in_process": reference, "cells": [asdict(c) for c in cells], "batching": asdict(batching),
-            "duration_s": args.duration, "cpu_count": os.cpu_count(), "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(), "model": str(base) if args.model else "untrained CNN (same FLOPs)"}
+    return {"in_process": reference, "load_generator": generator,
+            "cells": [dict(asdict(c), server_cpu_ms_per_request=c.server_cpu_ms_per_request) for c in cells],
+            "batching": asdict(batching), "duration_s": args.duration, "cpu_count": os.cpu_count(),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "model": str(base) if args.model else "untrained CNN (same FLOPs)"}
 
 
 def markdown(result: dict) -> str:
     ref = result["in_process"]
-    lines = [f"In process, before the server runs: batch-1 p50 {ref['batch1_p50_ms']:.2f} ms; batched "
-             f"{ref['batched_images_per_s']:.0f} images/s (best of batch 32/64/128). After: "
-             f"{ref['batch1_p50_ms_after']:.2f} ms; {ref['batched_images_per_s_after']:.0f} images/s. "
-             "Percentages are of the 'before' number.", "",
-             "| transport | batching | concurrency | req/s | % of in-process batched | p50 ms | p99 ms | errors | "
-             "server cores | client cores |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    size = result["batching"]["max_batch_size"]
+    tools = {"native": "h2load (gRPC) and wrk (REST)", "python": "grpc.aio (gRPC) and http.client threads (REST)"}
+    lines = [f"Load generator: {tools[result['load_generator']]}. In process, before the servers ran: batch-1 p50 "
+             f"{ref['batch1_p50_ms']:.2f} ms; batched {ref['at_max_batch_images_per_s']:.0f} images/s at batch {size} "
+             f"(the server's max_batch_size), best {ref['batched_images_per_s']:.0f} images/s (batch 32/64/128). "
+             f"After: {ref['batch1_p50_ms_after']:.2f} ms; {ref['at_max_batch_images_per_s_after']:.0f} and "
+             f"{ref['batched_images_per_s_after']:.0f} images/s. Percentages are of the 'before' numbers.", "",
+             f"| model | transport | batching | concurrency | req/s | % of in-process at batch {size} | "
+             "% of best in-process | p50 ms | p99 ms | errors | server cores | server CPU ms/request | client cores |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in result["cells"]:
-        share = 100 * c["rps"] / ref["batched_images_per_s"]
-        lines.append(f"| {c['transport']} | {'on' if c['batching'] else 'off'} | {c['concurrency']} | {c['rps']:.0f} | "
-                     f"{share:.0f}% | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['errors']} | {c['server_cores']:.2f} | "
-                     f"{c['client_cores']:.2f} |")
+        share = f"{100 * c['rps'] / ref['at_max_batch_images_per_s']:.0f}%" if c["model"] == "cnn" else "—"
+        best = f"{100 * c['rps'] / ref['batched_images_per_s']:.0f}%" if c["model"] == "cnn" else "—"
+        lines.append(f"| {c['model']} | {c['transport']} | {'on' if c['batching'] else 'off'} | {c['concurrency']} | "
+                     f"{c['rps']:.0f} | {share} | {best} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['errors']} | "
+                     f"{c['server_cores']:.2f} | {c['server_cpu_ms_per_request']:.2f} | {c['client_cores']:.2f} |")
     la, lb = result["loadavg_before"], result["loadavg_after"]
     lines += ["", f"{result['cpu_count']} CPUs; load average before {la[0]:.1f}, after {lb[0]:.1f} "
-                  f"(1-minute); {result['duration_s']} s per cell."]
+                  f"(1-minute); {result['duration_s']} s per cell. Model 'null' slices its input (no arithmetic): "
+                  "the server's own cost per request."]
     return "\n".join(lines)
 
 
@@ -287,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_batch_size", type=int, default=32)
     p.add_argument("--batch_timeout_micros", type=int, default=0)
     p.add_argument("--batch_threads", type=int, default=1)
+    p.add_argument("--load-generator", choices=["auto", "native", "python"], default="auto",
+                   help="native: h2load + wrk (default when on PATH); python: grpc.aio + http.client")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the do-nothing model's cells")
     p.add_argument("--out", type=Path, default=Path("benchmarks/serve_bench.json"))
     args = p.parse_args(argv)
     result = run(args)
