@@ -45,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "metrics at its path")
     run.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="how often to look for "
                      "new model versions (default: 1; 0: never)")
+    run.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0, help="how often to "
+                     "re-read --model_config_file and serve what it lists (default: 0, never)")
     parser.add_argument("--write-config", dest="write_config", type=Path, metavar="DIR",
                         help="write the tensorflow/serving container's config files for --model into DIR and exit")
 
@@ -63,6 +65,7 @@ class ServeArgs:
     monitoring_file: Path | None
     poll_seconds: float
     write_config: Path | None
+    config_poll_seconds: float = 0.0
 
 
 def parse(args: argparse.Namespace) -> ServeArgs:
@@ -80,6 +83,10 @@ def parse(args: argparse.Namespace) -> ServeArgs:
             raise UsageError(f"{flag} {port} is not a TCP port (0-65535)")
     if args.file_system_poll_wait_seconds < 0:
         raise UsageError("--file_system_poll_wait_seconds must be >= 0")
+    if args.model_config_file_poll_wait_seconds < 0:
+        raise UsageError("--model_config_file_poll_wait_seconds must be >= 0")
+    if args.model_config_file_poll_wait_seconds > 0 and args.model_config_file is None:
+        raise UsageError("--model_config_file_poll_wait_seconds needs --model_config_file")
     if args.max_request_bytes is not None and args.max_request_bytes < 1024:
         raise UsageError("--max_request_bytes must be at least 1024")
     for flag, path in (("--model_config_file", args.model_config_file),
@@ -90,7 +97,8 @@ def parse(args: argparse.Namespace) -> ServeArgs:
     return ServeArgs(model_path, args.model_name or contract.DEFAULT_MODEL_NAME, args.model_config_file, args.host,
                      args.port, args.rest_api_port, args.max_request_bytes,
                      args.enable_batching or args.batching_parameters_file is not None, args.batching_parameters_file,
-                     args.monitoring_config_file, args.file_system_poll_wait_seconds, args.write_config)
+                     args.monitoring_config_file, args.file_system_poll_wait_seconds, args.write_config,
+                     args.model_config_file_poll_wait_seconds)
 
 
 def options(a: ServeArgs):
@@ -109,7 +117,8 @@ def options(a: ServeArgs):
         batching = config.read_batching_file(a.batching_file) if a.batching_file else config.BatchingOptions()
     monitoring = config.read_monitoring_file(a.monitoring_file) if a.monitoring_file else config.MonitoringOptions()
     return ServerOptions(tuple(models), a.host, a.grpc_port, a.rest_port or None, batching, monitoring,
-                         a.poll_seconds, a.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES)
+                         a.poll_seconds, a.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+                         model_config_file=a.model_config_file, config_poll_seconds=a.config_poll_seconds)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -91,20 +91,26 @@ def read_model_config_file(path: Path) -> list[ModelConfig]:
     from tensorflow_serving.config import model_server_config_pb2
 
     proto = _read_text_proto(path, model_server_config_pb2.ModelServerConfig(), "model config file")
+    return models_from_proto(proto, f"model config file '{path}'")
+
+
+def models_from_proto(proto, where: str) -> list[ModelConfig]:
+    """Models from a ``ModelServerConfig`` message (a config file, or a ReloadConfigRequest's config);
+    ``where`` names it in errors."""
     if proto.WhichOneof("config") != "model_config_list":
-        raise UsageError(f"model config file '{path}' has no model_config_list (only that form is supported)")
+        raise UsageError(f"{where} has no model_config_list (only that form is supported)")
     models = []
     for m in proto.model_config_list.config:
         if not m.name or not m.base_path:
-            raise UsageError(f"model config file '{path}': every model needs a name and a base_path")
+            raise UsageError(f"{where}: every model needs a name and a base_path")
         if m.model_platform not in ("", "tensorflow"):
-            raise UsageError(f"model config file '{path}': model '{m.name}' has platform "
-                             f"'{m.model_platform}'; only 'tensorflow' is served")
+            raise UsageError(f"{where}: model '{m.name}' has platform '{m.model_platform}'; only 'tensorflow' "
+                             "is served")
         models.append(ModelConfig(m.name, Path(m.base_path), _policy_from_proto(m.model_version_policy),
                                   dict(m.version_labels)))
     names = [m.name for m in models]
     if len(set(names)) != len(names):
-        raise UsageError(f"model config file '{path}' names a model twice: {names}")
+        raise UsageError(f"{where} names a model twice: {names}")
     return models
 
 

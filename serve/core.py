@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from tfship.serve.config import ModelConfig
 from tfship.serve.errors import InvalidArgumentError, ServingError
 from tfship.serve.manager import ModelManager, VersionState
 from tfship.serve.servable import Servable, SignatureInfo
@@ -212,6 +213,15 @@ class ServingCore:
             if not ref.name:
                 raise InvalidArgumentError("Missing model name in request.")
             return self.manager.status(ref.name, ref.version, ref.label)
+
+    def reload_config(self, models: Sequence[ModelConfig]) -> None:
+        """TF Serving's ReloadConfig: serve exactly ``models``, then require each to have a version
+        AVAILABLE (UNKNOWN error naming the ones without, as ``ServerCore`` does)."""
+        self.manager.set_models(list(models))
+        missing = [m.name for m in models if not self.manager.has_available(m.name)]
+        if missing:
+            raise ServingError("Some models did not become available: {"
+                               + ", ".join(f"{{name: {n}}}" for n in missing) + "}")
 
     def _signature_for_examples(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]):
         name = ref.signature_name or DEFAULT_SIGNATURE

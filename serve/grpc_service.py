@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from tfship.serve import messages, tensors
+from tfship.errors import UsageError
+from tfship.serve import config, messages, tensors
 from tfship.serve.aio import LoopBridge
 from tfship.serve.core import CLASSIFY_METHOD, REGRESS_METHOD, Classification, ServingCore
-from tfship.serve.errors import InvalidArgumentError, ServingError, UnimplementedError, grpc_code
+from tfship.serve.errors import InvalidArgumentError, ServingError, grpc_code
 
 log = logging.getLogger("tfship.serve")
 ENTRYPOINT = "GRPC"
@@ -42,8 +43,9 @@ def _rpc(method):
 
 def add_services(server, core: ServingCore) -> None:
     """Register PredictionService and ModelService on a ``grpc.aio.Server``."""
-    from tensorflow_serving.apis import (classification_pb2, inference_pb2, model_service_pb2_grpc, predict_pb2,
-                                         prediction_service_pb2_grpc, regression_pb2)
+    from tensorflow_serving.apis import (classification_pb2, inference_pb2, model_management_pb2,
+                                         model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                         regression_pb2)
 
     bridge = LoopBridge()
 
@@ -110,8 +112,17 @@ def add_services(server, core: ServingCore) -> None:
 
         @_rpc
         async def HandleReloadConfigRequest(self, request, context):
-            raise UnimplementedError("tfship serve does not reload its model config over gRPC; restart it with "
-                                     "the new --model_config_file")
+            if request.config.WhichOneof("config") != "model_config_list":
+                # TF Serving's message (model_servers/model_service_impl.cc).
+                raise InvalidArgumentError("ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                                           "Only ModelConfigList is currently supported")
+            try:
+                models = config.models_from_proto(request.config, "ReloadConfigRequest")
+            except UsageError as e:
+                raise InvalidArgumentError(str(e)) from e
+            await blocking(core.reload_config, models)
+            log.info("reloaded the model config over gRPC: %s", ", ".join(m.name for m in models) or "no models")
+            return model_management_pb2.ReloadConfigResponse()  # status: OK (error_code 0)
 
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(), server)

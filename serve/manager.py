@@ -89,6 +89,41 @@ class ModelManager:
             for model in self._models.values():
                 self._reconcile(model)
 
+    def set_models(self, models: list[ModelConfig]) -> None:
+        """Serve exactly ``models`` (TF Serving's ReloadConfig): new models load; models still listed keep
+        their loaded versions and take their new policy, labels and base path; models no longer listed
+        are unloaded. Returns when the loads and unloads are done."""
+        with self._reconcile_lock:
+            with self._lock:
+                old = self._models
+                updated = {m.name: old.get(m.name) or _Model(m) for m in models}
+                for m in models:
+                    updated[m.name].config = m
+                removed = [model for name, model in old.items() if name not in updated]
+                self._models = updated
+            for model in updated.values():
+                self._reconcile(model)
+            for model in removed:
+                self._unload_all(model)
+
+    def has_available(self, name: str) -> bool:
+        """Whether some version of model ``name`` answers requests."""
+        model = self._models.get(name)
+        return model is not None and bool(self._available_versions(model))
+
+    def _unload_all(self, model: _Model) -> None:
+        with self._lock:
+            states = [s for s in model.versions.values() if s.state == "AVAILABLE"]
+            for s in states:
+                s.state = "UNLOADING"
+        for s in states:
+            servable, s.servable = s.servable, None
+            if servable is not None:
+                servable.close()
+            with self._lock:
+                s.state = "END"
+            log.info("unloaded model %s version %d: the model is no longer configured", model.config.name, s.version)
+
     def _reconcile(self, model: _Model) -> None:
         cfg = model.config
         on_disk = list_versions(cfg.base_path)

@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from tfship.errors import UsageError
 from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions
@@ -36,6 +37,8 @@ class ServerOptions:
     poll_seconds: float = 1.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     worker_threads: int = 64  # unbatched inference and the rarer RPCs (metadata, classify, ...)
+    model_config_file: Path | None = None  # re-read every config_poll_seconds when both are set
+    config_poll_seconds: float = 0.0
     grace_seconds: float = 30.0
 
 
@@ -60,14 +63,39 @@ class ModelServer:
         self._uvicorn = None
         self._rest_thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._config_watcher: threading.Thread | None = None
 
     def start(self) -> None:
         self.manager.reconcile()
         self.manager.start_polling(self.options.poll_seconds)
+        if self.options.model_config_file is not None and self.options.config_poll_seconds > 0:
+            self._config_watcher = threading.Thread(target=self._watch_config, name="config-poller", daemon=True)
+            self._config_watcher.start()
         if self.options.grpc_port is not None:
             self._start_grpc()
         if self.options.rest_port is not None:
             self._start_rest()
+
+    def _watch_config(self) -> None:
+        """``--model_config_file_poll_wait_seconds``: when the file's text changes, serve what it lists. A
+        file that does not parse, or models that do not load, are logged; what was serving keeps serving."""
+        from tfship.serve.config import read_model_config_file
+        from tfship.serve.errors import ServingError
+
+        path = self.options.model_config_file
+        last = _read_or_none(path)
+        while not self._stopped.wait(self.options.config_poll_seconds):
+            text = _read_or_none(path)
+            if text is None or text == last:
+                continue
+            last = text
+            try:
+                models = read_model_config_file(path)
+                self.core.reload_config(models)
+            except (UsageError, ServingError) as e:
+                log.error("model config file %s changed but was not applied: %s", path, e)
+            else:
+                log.info("model config file %s changed: now serving %s", path, ", ".join(m.name for m in models))
 
     def _start_grpc(self) -> None:
         """A ``grpc.aio`` server on an event loop of its own thread: no thread per request in flight."""
@@ -132,6 +160,8 @@ class ModelServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self._config_watcher is not None:
+            self._config_watcher.join()
         grace = self.options.grace_seconds
         grpc_done = None
         if self._grpc is not None:  # both transports drain at the same time
@@ -145,6 +175,14 @@ class ModelServer:
             self._grpc_thread.join(5)
         self.core.close()
         self.manager.stop()
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        log.error("cannot read model config file %s: %s", path, e.strerror)
+        return None
 
 
 def _bracket(host: str) -> str:

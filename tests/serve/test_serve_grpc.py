@@ -134,13 +134,6 @@ def test_model_status(model_stub):
     assert _code(model_stub.GetModelStatus, req) == (grpc.StatusCode.NOT_FOUND, f"Could not find version 3 of model {MODEL}")
 
 
-def test_reload_config_is_unimplemented(model_stub):
-    from tensorflow_serving.apis import model_management_pb2
-
-    code, _ = _code(model_stub.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest())
-    assert code == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_health(channel):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
