@@ -45,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "metrics at its path")
     run.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="how often to look for "
                      "new model versions (default: 1; 0: never)")
+    run.add_argument("--workers", type=int, default=1, help="server processes sharing the ports (SO_REUSEPORT), "
+                     "each with its own GIL; connections are spread over them (default: 1)")
+    run.add_argument("--tensorflow_intra_op_parallelism", type=int, default=None, help="threads one TensorFlow "
+                     "op may use (default: one per core; with --workers N, cores/N)")
+    run.add_argument("--tensorflow_inter_op_parallelism", type=int, default=None, help="TensorFlow ops run at "
+                     "once (default: one per core; with --workers N, cores/N)")
     run.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0, help="how often to "
                      "re-read --model_config_file and serve what it lists (default: 0, never)")
     parser.add_argument("--write-config", dest="write_config", type=Path, metavar="DIR",
@@ -66,6 +72,9 @@ class ServeArgs:
     poll_seconds: float
     write_config: Path | None
     config_poll_seconds: float = 0.0
+    workers: int = 1
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
 
 
 def parse(args: argparse.Namespace) -> ServeArgs:
@@ -87,6 +96,12 @@ def parse(args: argparse.Namespace) -> ServeArgs:
         raise UsageError("--model_config_file_poll_wait_seconds must be >= 0")
     if args.model_config_file_poll_wait_seconds > 0 and args.model_config_file is None:
         raise UsageError("--model_config_file_poll_wait_seconds needs --model_config_file")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    for flag, n in (("--tensorflow_intra_op_parallelism", args.tensorflow_intra_op_parallelism),
+                    ("--tensorflow_inter_op_parallelism", args.tensorflow_inter_op_parallelism)):
+        if n is not None and n < 1:
+            raise UsageError(f"{flag} must be at least 1, not {n}")
     if args.max_request_bytes is not None and args.max_request_bytes < 1024:
         raise UsageError("--max_request_bytes must be at least 1024")
     for flag, path in (("--model_config_file", args.model_config_file),
@@ -98,7 +113,8 @@ def parse(args: argparse.Namespace) -> ServeArgs:
                      args.port, args.rest_api_port, args.max_request_bytes,
                      args.enable_batching or args.batching_parameters_file is not None, args.batching_parameters_file,
                      args.monitoring_config_file, args.file_system_poll_wait_seconds, args.write_config,
-                     args.model_config_file_poll_wait_seconds)
+                     args.model_config_file_poll_wait_seconds, args.workers, args.tensorflow_intra_op_parallelism,
+                     args.tensorflow_inter_op_parallelism)
 
 
 def options(a: ServeArgs):
@@ -118,7 +134,8 @@ def options(a: ServeArgs):
     monitoring = config.read_monitoring_file(a.monitoring_file) if a.monitoring_file else config.MonitoringOptions()
     return ServerOptions(tuple(models), a.host, a.grpc_port, a.rest_port or None, batching, monitoring,
                          a.poll_seconds, a.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
-                         model_config_file=a.model_config_file, config_poll_seconds=a.config_poll_seconds)
+                         model_config_file=a.model_config_file, config_poll_seconds=a.config_poll_seconds,
+                         intra_op_threads=a.intra_op_threads, inter_op_threads=a.inter_op_threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +154,14 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
+    if a.workers > 1:
+        from tfship.serve import workers
+
+        workers.serve(opts, a.workers, stop, lambda o: _print_listening(o.host, o.grpc_port, o.rest_port,
+                                                                       f" ({a.workers} worker processes)"))
+        print("serve: stopped", file=sys.stderr, flush=True)
+        return 0
+
     from tfship.serve.server import ModelServer
 
     server = ModelServer(opts)
@@ -147,18 +172,22 @@ def run(args: argparse.Namespace) -> int:
             loaded = sorted(s.version for s in states if s.state == "AVAILABLE")
             print(f"serve: model '{m.name}' from {m.base_path}: versions {loaded or 'none yet'} available",
                   file=sys.stderr)
-        where = []
-        if server.grpc_port is not None:
-            where.append(f"gRPC {a.host}:{server.grpc_port}")
-        if server.rest_port is not None:
-            where.append(f"REST http://{a.host}:{server.rest_port}")
-        print(f"serve: listening: {', '.join(where)}", file=sys.stderr, flush=True)
+        _print_listening(a.host, server.grpc_port, server.rest_port)
         while not stop.wait(0.5):
             pass
         print("serve: stopping (in-flight requests finish first)", file=sys.stderr, flush=True)
     finally:
         server.stop()
     return 0
+
+
+def _print_listening(host: str, grpc_port: int | None, rest_port: int | None, note: str = "") -> None:
+    where = []
+    if grpc_port is not None:
+        where.append(f"gRPC {host}:{grpc_port}")
+    if rest_port is not None:
+        where.append(f"REST http://{host}:{rest_port}")
+    print(f"serve: listening: {', '.join(where)}{note}", file=sys.stderr, flush=True)
 
 
 def _has_versions(server, name: str) -> bool:

@@ -9,6 +9,11 @@ histograms, as every Prometheus client does.
 
 from __future__ import annotations
 
+import os
+
+# prometheus-client's multiprocess mode: each process writes its values to files in this folder.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Metrics:
     """Request counts, latencies and batch sizes in a registry of their own (one per server)."""
@@ -41,6 +46,13 @@ class Metrics:
         self._padding.labels(model).observe(padding)
 
     def render(self) -> bytes:
-        from prometheus_client import generate_latest
+        """Prometheus text. Under ``tfship serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) the
+        counts of every worker process, summed, whichever worker answers the scrape."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
 
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -39,6 +39,11 @@ class ServerOptions:
     worker_threads: int = 64  # unbatched inference and the rarer RPCs (metadata, classify, ...)
     model_config_file: Path | None = None  # re-read every config_poll_seconds when both are set
     config_poll_seconds: float = 0.0
+    # TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (None: TF's
+    # default, one thread per core). Applied when the server starts; TensorFlow fixes them at first use.
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    reuse_port: bool = False  # SO_REUSEPORT on both ports: several worker processes share them (workers.py)
     grace_seconds: float = 30.0
 
 
@@ -66,6 +71,7 @@ class ModelServer:
         self._config_watcher: threading.Thread | None = None
 
     def start(self) -> None:
+        _set_tensorflow_threads(self.options.intra_op_threads, self.options.inter_op_threads)
         self.manager.reconcile()
         self.manager.start_polling(self.options.poll_seconds)
         if self.options.model_config_file is not None and self.options.config_poll_seconds > 0:
@@ -119,7 +125,7 @@ class ModelServer:
         limit = self.options.max_request_bytes
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                           ("grpc.max_send_message_length", limit),
-                                          ("grpc.so_reuseport", 0)])
+                                          ("grpc.so_reuseport", int(self.options.reuse_port))])
         add_services(server, self.core)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -138,7 +144,7 @@ class ModelServer:
 
         from tfship.serve.rest import build_app
 
-        sock = _listen(self.options.host, self.options.rest_port)
+        sock = _listen(self.options.host, self.options.rest_port, self.options.reuse_port)
         self.rest_port = sock.getsockname()[1]
         mon = self.options.monitoring
         app = build_app(self.core, self.options.max_request_bytes, self.metrics,
@@ -189,13 +195,29 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _set_tensorflow_threads(intra: int | None, inter: int | None) -> None:
+    if intra is None and inter is None:
+        return
+    import tensorflow as tf
+
+    try:
+        if intra is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as e:  # TensorFlow already ran something in this process
+        raise UsageError(f"cannot set TensorFlow's thread counts in this process: {e}") from e
+
+
+def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose
     # proto says TCP, and a socket made with proto 0 left every REST reply ~40 ms late (Nagle meeting
     # delayed ACKs, since uvicorn writes headers and body separately).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host.strip("[]"), port))

@@ -106,6 +106,7 @@ def test_sigterm_lets_in_flight_requests_finish(serve_base):
     (["--model", "x", "--model_base_path", "y"], "not both"),
     (["--model", "x", "--port", "70000"], "is not a TCP port"),
     (["--model", "x", "--model_config_file_poll_wait_seconds", "5"], "needs --model_config_file"),
+    (["--model", "x", "--workers", "0"], "--workers must be at least 1"),
 ])
 def test_usage_errors_exit_fast_with_a_message(args, message):
     start = time.monotonic()
