@@ -43,10 +43,22 @@ def _json_type(value) -> str:
     return "Number"
 
 
+def _strict_loads(body: bytes):
+    """orjson: ~5x faster than ``json.loads`` on a 784-float image (21 vs 107 us), which is ~10% of
+    a REST request's CPU (docs/SERVING.md). Same values for every document both accept."""
+    import orjson
+
+    return orjson.loads(body)
+
+
 def parse_body(body: bytes) -> dict:
     """The request body as a JSON object, or TF Serving's parse error."""
     if not body:
         raise InvalidArgumentError("JSON Parse error: The document is empty")
+    try:
+        return _object(_strict_loads(body))
+    except ValueError:
+        pass  # orjson rejects NaN, Infinity and integers over 64 bits, which json accepts; json words the errors
     try:
         doc = json.loads(body)
     except RecursionError as e:
@@ -55,6 +67,10 @@ def parse_body(body: bytes) -> dict:
         offset = getattr(e, "pos", 0)
         reason = getattr(e, "msg", str(e))
         raise InvalidArgumentError(f"JSON Parse error: {reason} at offset: {offset}") from e
+    return _object(doc)
+
+
+def _object(doc) -> dict:
     if not isinstance(doc, dict):
         raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Is not object")
     return doc

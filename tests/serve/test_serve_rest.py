@@ -187,3 +187,20 @@ def test_prometheus_metrics(rest_url, images):
     assert f':tensorflow:serving:request_count_total{{model_name="{MODEL}",status="OK"}}' in text
     assert f':tensorflow:serving:request_count_total{{model_name="{MODEL}",status="INVALID_ARGUMENT"}}' in text
     assert f':tensorflow:serving:request_latency_count{{API="Predict",entrypoint="REST",model_name="{MODEL}"}}' in text
+
+
+def test_json_bodies_parse_fast_and_leniently():
+    """orjson parses; what it rejects but Python's json accepts (NaN, huge integers) still parses, and
+    errors keep their wording."""
+    import math
+
+    from tfship.serve.errors import InvalidArgumentError
+    from tfship.serve.json_api import parse_body
+
+    assert parse_body(b'{"instances": [[0.5, 1e-3]]}') == {"instances": [[0.5, 1e-3]]}
+    doc = parse_body(b'{"a": NaN, "b": 123456789012345678901234567890}')
+    assert math.isnan(doc["a"]) and doc["b"] == 123456789012345678901234567890
+    with pytest.raises(InvalidArgumentError, match="^JSON Parse error: Expecting value at offset: 6$"):
+        parse_body(b'{"a": }')
+    with pytest.raises(InvalidArgumentError, match="Is not object"):
+        parse_body(b"[1, 2]")
