@@ -66,9 +66,14 @@ class Cell:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live children (``--workers``), from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # it exited between the two reads
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(c)) for c in children)
 
 
 def _free_port() -> int:
@@ -119,28 +124,25 @@ def in_process(base: Path, seconds: float, max_batch_size: int) -> dict:
             "at_max_batch_images_per_s": best[max_batch_size], "batched_by_size": best}
 
 
-def _start_server(base: Path, batching_file: Path | None, monitoring_file: Path) -> tuple[subprocess.Popen, int, int]:
-    import requests
-
+def _start_server(base: Path, batching_file: Path | None, monitoring_file: Path,
+                  workers: int) -> tuple[subprocess.Popen, int, int]:
+    """Start ``tfship serve`` and return once it says it listens (with ``--workers``: all of them)."""
     grpc_port, rest_port = _free_port(), _free_port()
-    cmd = [sys.executable, "-m", "tfship.cli", "serve", "--model_base_path", str(base), "--port", str(grpc_port),
-           "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
-           "--monitoring_config_file", str(monitoring_file)]
+    cmd = [sys.executable, "-m", "tfship.cli", "serve", "--model_base_path", str(base), "--model_name", MODEL,
+           "--port", str(grpc_port), "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
+           "--monitoring_config_file", str(monitoring_file), "--workers", str(workers)]
     if batching_file is not None:
         cmd += ["--enable_batching", "--batching_parameters_file", str(batching_file)]
-    proc = subprocess.Popen(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if "AVAILABLE" in requests.get(f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}", timeout=2).text:
-                return proc, grpc_port, rest_port
-        except requests.ConnectionError:
-            pass
+    log = monitoring_file.with_name(f"serve-{grpc_port}.log")
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=err)
+    deadline = time.monotonic() + 180
+    while "serve: listening" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the server did not start; its log:\n{log.read_text()}")
         time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not become AVAILABLE")
+    return proc, grpc_port, rest_port
 
 
 def _grpc_aio_load(port: int, concurrency: int, seconds: float) -> tuple[list[float], int]:
@@ -353,10 +355,10 @@ def _measure(generator: str, transport: str, port: int, concurrency: int, second
 
 
 def _serve_cells(base: Path, batching_file: Path | None, concurrency: list[int], generator: str, seconds: float,
-                 scratch: Path, model: str) -> list[Cell]:
+                 scratch: Path, model: str, workers: int) -> list[Cell]:
     monitoring = scratch / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
-    proc, grpc_port, rest_port = _start_server(base, batching_file, monitoring)
+    proc, grpc_port, rest_port = _start_server(base, batching_file, monitoring, workers)
     cells = []
     try:
         for transport in ("grpc", "rest"):
@@ -404,15 +406,15 @@ def run(args: argparse.Namespace) -> dict:
     cells: list[Cell] = []
     for batched in (False, True):
         cells += _serve_cells(base, batching_file if batched else None, args.concurrency, generator, args.duration,
-                              scratch, "cnn")
+                              scratch, "cnn", args.workers)
     if not args.no_ceiling:
         cells += _serve_cells(_null_model(scratch), batching_file, [max(args.concurrency)], generator, args.duration,
-                              scratch, "null")
+                              scratch, "null", args.workers)
     after = in_process(base, args.duration, args.max_batch_size)
     reference["batched_images_per_s_after"] = after["batched_images_per_s"]
     reference["at_max_batch_images_per_s_after"] = after["at_max_batch_images_per_s"]
     reference["batch1_p50_ms_after"] = after["batch1_p50_ms"]
-    return {"in_process": reference, "load_generator": generator,
+    return {"in_process": reference, "load_generator": generator, "workers": args.workers,
             "cells": [dict(asdict(c), server_cpu_ms_per_request=c.server_cpu_ms_per_request) for c in cells],
             "batching": asdict(batching), "duration_s": args.duration, "cpu_count": os.cpu_count(),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
@@ -423,7 +425,8 @@ def markdown(result: dict) -> str:
     ref = result["in_process"]
     size = result["batching"]["max_batch_size"]
     tools = {"native": "h2load (gRPC) and wrk (REST)", "python": "grpc.aio (gRPC) and http.client threads (REST)"}
-    lines = [f"Load generator: {tools[result['load_generator']]}. In process, before the servers ran: batch-1 p50 "
+    lines = [f"Server: `tfship serve --workers {result['workers']}`. Load generator: {tools[result['load_generator']]}. "
+             f"In process, before the servers ran: batch-1 p50 "
              f"{ref['batch1_p50_ms']:.2f} ms; batched {ref['at_max_batch_images_per_s']:.0f} images/s at batch {size} "
              f"(the server's max_batch_size), best {ref['batched_images_per_s']:.0f} images/s (batch 32/64/128). "
              f"After: {ref['batch1_p50_ms_after']:.2f} ms; {ref['at_max_batch_images_per_s_after']:.0f} and "
@@ -454,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch_threads", type=int, default=1)
     p.add_argument("--load-generator", choices=["auto", "native", "python"], default="auto",
                    help="native: h2load + wrk (default when on PATH); python: grpc.aio + http.client")
+    p.add_argument("--workers", type=int, default=1, help="tfship serve --workers (server processes)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the do-nothing model's cells")
     p.add_argument("--out", type=Path, default=Path("benchmarks/serve_bench.json"))
     args = p.parse_args(argv)
