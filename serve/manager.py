@@ -116,13 +116,17 @@ class ModelManager:
             states = [s for s in model.versions.values() if s.state == "AVAILABLE"]
             for s in states:
                 s.state = "UNLOADING"
+        self._unload(model, states, "the model is no longer configured")
+
+    def _unload(self, model: _Model, states: list[VersionState], why: str) -> None:
+        """Close versions already marked UNLOADING (requests holding them finish first), then END."""
         for s in states:
             servable, s.servable = s.servable, None
             if servable is not None:
                 servable.close()
             with self._lock:
                 s.state = "END"
-            log.info("unloaded model %s version %d: the model is no longer configured", model.config.name, s.version)
+            log.info("unloaded model %s version %d: %s", model.config.name, s.version, why)
 
     def _reconcile(self, model: _Model) -> None:
         cfg = model.config
@@ -140,13 +144,7 @@ class ModelManager:
                          if s.state == "AVAILABLE" and v not in wanted and available_wanted]
             for s in to_unload:
                 s.state = "UNLOADING"
-        for s in to_unload:
-            servable, s.servable = s.servable, None
-            if servable is not None:
-                servable.close()
-            with self._lock:
-                s.state = "END"
-            log.info("unloaded model %s version %d", cfg.name, s.version)
+        self._unload(model, to_unload, "the version policy no longer wants it")
 
     def _failed_unchanged(self, model: _Model, version: int) -> bool:
         state = model.versions.get(version)

@@ -209,7 +209,9 @@ def _set_tensorflow_threads(intra: int | None, inter: int | None) -> None:
         raise UsageError(f"cannot set TensorFlow's thread counts in this process: {e}") from e
 
 
-def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+def bind_tcp(host: str, port: int, reuse_port: bool = False, what: str = "") -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: a free port), not yet listening; a port in use is a
+    :class:`UsageError` naming it. ``reuse_port``: SO_REUSEPORT, so other workers can bind it too."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose
     # proto says TCP, and a socket made with proto 0 left every REST reply ~40 ms late (Nagle meeting
@@ -218,12 +220,17 @@ def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host.strip("[]"), port))
     except OSError as e:
         sock.close()
-        raise UsageError(f"cannot listen for REST on {host}:{port}: {e.strerror}") from e
+        raise UsageError(f"cannot listen{what} on {host}:{port}: {e.strerror}") from e
+    return sock
+
+
+def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    sock = bind_tcp(host, port, reuse_port, " for REST")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock

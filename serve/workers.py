@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from tfship.errors import TfshipError, UsageError
 from tfship.serve.metrics import MULTIPROCESS_ENV
-from tfship.serve.server import ServerOptions
+from tfship.serve.server import ServerOptions, bind_tcp
 
 log = logging.getLogger("tfship.serve")
 
@@ -53,14 +53,7 @@ def reserve_port(host: str, port: int | None) -> tuple[socket.socket | None, int
     bind the same port, and a port someone else holds fails here, with its name."""
     if port is None:
         return None, None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as e:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+    sock = bind_tcp(host, port, reuse_port=True)
     return sock, sock.getsockname()[1]
 
 
