@@ -46,10 +46,13 @@ class ModelManager:
     """Loads and serves the versions of the configured models; thread-safe."""
 
     def __init__(self, models: list[ModelConfig], batching: BatchingOptions | None = None,
-                 on_batch: Callable[[str, int, int], None] | None = None) -> None:
+                 on_batch: Callable[[str, int, int], None] | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
         self._models = {m.name: _Model(m) for m in models}
         self._batching = batching
         self._on_batch = on_batch
+        self._on_change = on_change  # after a reconcile that loaded or unloaded something
+        self._changes = 0
         self._lock = threading.Lock()
         self._reconcile_lock = threading.Lock()
         self._stop = threading.Event()
@@ -86,14 +89,21 @@ class ModelManager:
     def reconcile(self) -> None:
         """Bring every model's loaded versions in line with its policy and what is on disk."""
         with self._reconcile_lock:
+            before = self._changes
             for model in self._models.values():
                 self._reconcile(model)
+            self._report_change(before)
+
+    def _report_change(self, before: int) -> None:
+        if self._changes != before and self._on_change is not None:
+            self._on_change()
 
     def set_models(self, models: list[ModelConfig]) -> None:
         """Serve exactly ``models`` (TF Serving's ReloadConfig): new models load; models still listed keep
         their loaded versions and take their new policy, labels and base path; models no longer listed
         are unloaded. Returns when the loads and unloads are done."""
         with self._reconcile_lock:
+            before = self._changes
             with self._lock:
                 old = self._models
                 updated = {m.name: old.get(m.name) or _Model(m) for m in models}
@@ -105,6 +115,7 @@ class ModelManager:
                 self._reconcile(model)
             for model in removed:
                 self._unload_all(model)
+            self._report_change(before)
 
     def has_available(self, name: str) -> bool:
         """Whether some version of model ``name`` answers requests."""
@@ -120,6 +131,7 @@ class ModelManager:
 
     def _unload(self, model: _Model, states: list[VersionState], why: str) -> None:
         """Close versions already marked UNLOADING (requests holding them finish first), then END."""
+        self._changes += len(states)
         for s in states:
             servable, s.servable = s.servable, None
             if servable is not None:
@@ -153,6 +165,7 @@ class ModelManager:
         return _mtime(model.config, version) == state.failed_mtime
 
     def _load(self, model: _Model, version: int) -> None:
+        self._changes += 1
         cfg = model.config
         path = cfg.base_path / str(version)
         with self._lock:
