@@ -134,9 +134,13 @@ def test_specific_policy_and_labels(tmp_path):
 
 def test_heap_is_frozen_and_an_unloaded_version_is_still_freed(tmp_path):
     """The server takes what it has loaded out of the cyclic GC's reach (gc.freeze: a full collection
-    over TensorFlow's objects stalled every request ~100 ms); a swapped-out version must still be freed."""
+    over TensorFlow's objects stalled every request ~100 ms); a swapped-out version, reference cycles
+    included, must still be freed."""
     import gc
     import weakref
+
+    class Cycle:
+        pass
 
     base = tmp_path / "saved_model"
     write_version(base, seed=0)
@@ -145,7 +149,13 @@ def test_heap_is_frozen_and_an_unloaded_version_is_still_freed(tmp_path):
     server.start()
     try:
         assert gc.get_freeze_count() > 10_000
-        old = weakref.ref(server.manager.resolve(MODEL)._loaded)  # TensorFlow's object graph of version 1
+        version1 = server.manager.resolve(MODEL)
+        cycle = Cycle()
+        cycle.self = cycle  # only the cyclic collector can free this once version 1 lets go of it
+        version1.test_cycle = cycle
+        refs = [weakref.ref(version1._loaded), weakref.ref(cycle)]  # TensorFlow's objects; the cycle
+        del version1, cycle
+        gc.freeze()  # frozen with the version, as the server's own freeze after loading does
         write_version(base, seed=1)
         deadline = time.monotonic() + 60
         while _states(server.manager).get(1) != "END":
@@ -153,8 +163,8 @@ def test_heap_is_frozen_and_an_unloaded_version_is_still_freed(tmp_path):
             time.sleep(0.1)
         assert server.manager.resolve(MODEL).version == 2
         deadline = time.monotonic() + 10
-        while old() is not None:  # the refreeze after the unload collected it; nothing froze it for good
-            assert time.monotonic() < deadline, gc.get_referrers(old())
+        while any(r() is not None for r in refs):  # the refreeze after the unload collected them
+            assert time.monotonic() < deadline, [r() for r in refs]
             time.sleep(0.1)
     finally:
         server.stop()
