@@ -16,12 +16,13 @@ import json
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import loadgen  # benchmarks/loadgen.py: benchmarks/ is on sys.path when this runs as a script
 
 
 def _servicer_main(port: int, sync: bool) -> None:
@@ -69,22 +70,6 @@ def _servicer_main(port: int, sync: bool) -> None:
     asyncio.run(main())
 
 
-def _request_frame() -> bytes:
-    import numpy as np
-    from tensorflow_serving.apis import predict_pb2
-
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = "mnist"
-    req.model_spec.signature_name = "predict_images"
-    t = req.inputs["images"]
-    t.dtype = 1
-    t.tensor_shape.dim.add(size=1)
-    t.tensor_shape.dim.add(size=784)
-    t.tensor_content = np.random.default_rng(1).random((1, 784), dtype=np.float32).tobytes()
-    body = req.SerializeToString()
-    return b"\0" + struct.pack(">I", len(body)) + body
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -117,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the servicer did not start")
         with tempfile.TemporaryDirectory() as scratch:
             body = Path(scratch) / "request.bin"
-            body.write_bytes(_request_frame())
+            body.write_bytes(loadgen.grpc_frame())
             cpu, wall = _cpu_seconds(child.pid), time.perf_counter()
             out = subprocess.run(["h2load", "-t", "1", "-c", str(args.concurrency), "-m", "1", "-D", f"{args.duration:g}",
                                   "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body),

@@ -26,9 +26,11 @@ class _SlowDoubler:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.sizes: list[int] = []
+        self.threads: list[str] = []  # the thread that ran each batch
 
     def __call__(self, inputs):
         self.sizes.append(len(inputs["x"]))
+        self.threads.append(threading.current_thread().name)
         time.sleep(self.seconds)
         return {"y": inputs["x"] * 2}
 
@@ -53,17 +55,11 @@ def test_concurrent_requests_are_batched_and_split_back():
 
 
 def test_zero_timeout_idle_request_runs_on_caller_thread_and_load_still_batches():
-    threads: list[str] = []
     run = _SlowDoubler(0.05)
-
-    def recording(inputs):
-        threads.append(threading.current_thread().name)
-        return run(inputs)
-
-    b = Batcher(recording, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
+    b = Batcher(run, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
     try:
         b.submit({"x": np.ones((1, 1), np.float32)})
-        assert threads == [threading.current_thread().name]  # no hand-off when idle
+        assert run.threads == [threading.current_thread().name]  # no hand-off when idle
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: b.submit({"x": np.full((1, 1), i, np.float32)}), range(8)))
     finally:
@@ -72,14 +68,8 @@ def test_zero_timeout_idle_request_runs_on_caller_thread_and_load_still_batches(
 
 
 def test_submit_future_returns_at_once_and_completes_on_a_batch_thread():
-    threads: list[str] = []
     run = _SlowDoubler(0.2)
-
-    def recording(inputs):
-        threads.append(threading.current_thread().name)
-        return run(inputs)
-
-    b = Batcher(recording, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
+    b = Batcher(run, BatchingOptions(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1), "t")
     try:
         start = time.monotonic()
         futures = [b.submit_future({"x": np.full((1, 2), i, np.float32)}) for i in range(6)]
@@ -91,7 +81,7 @@ def test_submit_future_returns_at_once_and_completes_on_a_batch_thread():
         b.stop()
     for i, r in enumerate(results):
         np.testing.assert_array_equal(r["y"], np.full((1, 2), 2 * i, np.float32))
-    assert threads and all(name.startswith("batch-t-") for name in threads), threads
+    assert run.threads and all(name.startswith("batch-t-") for name in run.threads), run.threads
     assert len(run.sizes) < 6, run.sizes  # queued together, run together
 
 
