@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfship.errors import UsageError
-from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions
+from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions, read_model_config_file
 from tfship.serve.core import ServingCore
+from tfship.serve.errors import ServingError
 from tfship.serve.manager import ModelManager
 from tfship.serve.metrics import Metrics
 
@@ -86,9 +87,6 @@ class ModelServer:
     def _watch_config(self) -> None:
         """``--model_config_file_poll_wait_seconds``: when the file's text changes, serve what it lists. A
         file that does not parse, or models that do not load, are logged; what was serving keeps serving."""
-        from tfship.serve.config import read_model_config_file
-        from tfship.serve.errors import ServingError
-
         path = self.options.model_config_file
         last = _read_or_none(path)
         while not self._stopped.wait(self.options.config_poll_seconds):
