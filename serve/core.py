@@ -21,6 +21,7 @@ from tfship.serve.config import ModelConfig
 from tfship.serve.errors import InvalidArgumentError, ServingError
 from tfship.serve.manager import ModelManager, VersionState
 from tfship.serve.servable import Servable, SignatureInfo
+from tfship.tensorproto import TensorLimits
 
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -83,8 +84,9 @@ class ServingCore:
     never block it. ``worker_threads`` run unbatched inference and the other blocking calls."""
 
     def __init__(self, manager: ModelManager, observe: RequestObserver | None = None,
-                 worker_threads: int = 64) -> None:
+                 worker_threads: int = 64, limits: TensorLimits | None = None) -> None:
         self.manager = manager
+        self.limits = limits  # what the adapters may decode per tensor, checked before allocating
         self._observe = observe
         self._workers = ThreadPoolExecutor(worker_threads, thread_name_prefix="serve-worker")
 

@@ -56,12 +56,12 @@ def add_services(server, core: ServingCore) -> None:
         @_rpc
         async def Predict(self, request, context):
             ref = messages.model_ref(request.model_spec)
-            inputs = {k: tensors.to_numpy(v) for k, v in request.inputs.items()}
+            inputs = tensors.request_tensors(request.inputs, core.limits)
             result = await bridge.wait(core.predict_future(ref, inputs, list(request.output_filter), ENTRYPOINT))
             response = predict_pb2.PredictResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             for name, value in result.outputs.items():
-                tensors.to_proto(value, response.outputs[name])
+                tensors.response_tensor(value, response.outputs[name])
             return response
 
         @_rpc

@@ -23,6 +23,7 @@ from tfship.serve.core import ServingCore
 from tfship.serve.errors import ServingError
 from tfship.serve.manager import ModelManager
 from tfship.serve.metrics import Metrics
+from tfship.serve.tensors import limits_for_request_bytes
 
 log = logging.getLogger("tfship.serve")
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # ~20k MNIST images as JSON; far above any sane request
@@ -38,6 +39,7 @@ class ServerOptions:
     monitoring: MonitoringOptions = MonitoringOptions()
     poll_seconds: float = 1.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_tensor_bytes: int | None = None  # per request tensor; None: 4x max_request_bytes (serve/tensors.py)
     worker_threads: int = 64  # unbatched inference and the rarer RPCs (metadata, classify, ...)
     model_config_file: Path | None = None  # re-read every config_poll_seconds when both are set
     config_poll_seconds: float = 0.0
@@ -60,7 +62,8 @@ class ModelServer:
         self.manager = ModelManager(list(options.models), options.batching,
                                     self.metrics.observe_batch if self.metrics else None, _refreeze_heap)
         self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None,
-                                options.worker_threads)
+                                options.worker_threads,
+                                limits_for_request_bytes(options.max_request_bytes, options.max_tensor_bytes))
         self.grpc_port: int | None = None
         self.rest_port: int | None = None
         self._grpc = None

@@ -51,3 +51,8 @@ def require(module: str, package: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingDependencyError(package, extra, purpose) from e
+
+
+class TensorProtoError(TfshipError, ValueError):
+    """A TensorProto that cannot become an array (bad shape, dtype or contents), or one over the
+    reader's limits (:class:`tfship.tensorproto.TensorLimits`)."""
