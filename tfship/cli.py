@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tfship import quiet
 from tfship.errors import MissingDependencyError, TfshipError
 
 
@@ -57,6 +58,7 @@ def _takes_name(module) -> bool:
 
 
 def run_parsed(args: argparse.Namespace) -> int:
+    quiet.install(debug=getattr(args, "debug", False))
     try:
         try:
             return int(args._run(args) or 0)
