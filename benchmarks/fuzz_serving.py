@@ -41,6 +41,7 @@ LEAK = re.compile(r"Traceback \(most recent|<class '|File \"[^\"]+\.py\"|\b(Valu
 GRPC_PROBLEMS = {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS"}
 # A request the server accepts must be answered well within this (the biggest legal body is ~MBs).
 REQUEST_TIMEOUT_S = 30.0
+STANDARD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 LIVENESS_EVERY = 250
 RSS_EVERY = 1000
 
@@ -217,8 +218,10 @@ def judge_rest(case: RestCase, status: int | None, headers: dict, body: bytes, f
         found.problem(f"REST {status}", example)
     if LEAK.search(body.decode("utf-8", "replace")):
         found.problem("REST answer leaks a Python class name or traceback", example)
-    if case.raw is not None or case.method == "HEAD":
-        return  # the HTTP layer answered a request the API never saw; HEAD has no body
+    if case.raw is not None or case.method == "HEAD" or case.method not in STANDARD_METHODS:
+        # The HTTP layer answered a request the API never saw (uvicorn's parser refuses methods it does
+        # not know, such as "FOO" or "get", with a plain-text 400); HEAD has no body.
+        return
     if status != 200:
         try:
             doc = json.loads(body)
@@ -236,7 +239,9 @@ class GrpcSender:
         import grpc
 
         self.grpc = grpc
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20),
+        # A connection of its own (no global subchannel pool): with --workers, each lands on some worker.
+        self.channel = grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1),
+                                                               ("grpc.max_send_message_length", 64 << 20),
                                                                ("grpc.max_receive_message_length", 64 << 20)])
         self.calls = {}
 
