@@ -51,6 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "op may use (default: one per core; with --workers N, cores/N)")
     run.add_argument("--tensorflow_inter_op_parallelism", type=int, default=None, help="TensorFlow ops run at "
                      "once (default: one per core; with --workers N, cores/N)")
+    run.add_argument("--backend", default="savedmodel", help="what computes: savedmodel (TensorFlow, every "
+                     "signature), or onnx / tflite: the verified artifact export-all made from each version, "
+                     "serving its predict signature (default: savedmodel; docs/SERVING.md)")
+    run.add_argument("--backend_precision", default="fp32", help="with --backend onnx/tflite: which artifact "
+                     "of the exports manifest (fp32, fp16, int8-dynamic, int8; default: fp32)")
     run.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0, help="how often to "
                      "re-read --model_config_file and serve what it lists (default: 0, never)")
     parser.add_argument("--write-config", dest="write_config", type=Path, metavar="DIR",
@@ -75,6 +80,8 @@ class ServeArgs:
     workers: int = 1
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
+    backend: str = "savedmodel"
+    backend_precision: str = "fp32"
 
 
 def parse(args: argparse.Namespace) -> ServeArgs:
@@ -102,6 +109,17 @@ def parse(args: argparse.Namespace) -> ServeArgs:
                     ("--tensorflow_inter_op_parallelism", args.tensorflow_inter_op_parallelism)):
         if n is not None and n < 1:
             raise UsageError(f"{flag} must be at least 1, not {n}")
+    from tfship.serve.backends import check_backend
+
+    check_backend(args.backend)
+    if args.backend == "savedmodel" and args.backend_precision != "fp32":
+        raise UsageError("--backend_precision chooses an exported artifact: use it with --backend onnx or tflite")
+    from tfship.export.tolerances import TOLERANCES
+
+    precisions = sorted({p for f, p in TOLERANCES if f == args.backend})
+    if args.backend != "savedmodel" and args.backend_precision not in precisions:
+        raise UsageError(f"--backend_precision {args.backend_precision}: {args.backend} artifacts come in "
+                         f"{', '.join(precisions)}")
     if args.max_request_bytes is not None and args.max_request_bytes < 1024:
         raise UsageError("--max_request_bytes must be at least 1024")
     for flag, path in (("--model_config_file", args.model_config_file),
@@ -114,13 +132,14 @@ def parse(args: argparse.Namespace) -> ServeArgs:
                      args.enable_batching or args.batching_parameters_file is not None, args.batching_parameters_file,
                      args.monitoring_config_file, args.file_system_poll_wait_seconds, args.write_config,
                      args.model_config_file_poll_wait_seconds, args.workers, args.tensorflow_intra_op_parallelism,
-                     args.tensorflow_inter_op_parallelism)
+                     args.tensorflow_inter_op_parallelism, args.backend, args.backend_precision)
 
 
 def options(a: ServeArgs):
     """The server options for parsed arguments (reads the config files; no TensorFlow)."""
     from tfship.savedmodel import resolve_model
     from tfship.serve import config
+    from tfship.serve.backends.base import BackendOptions
     from tfship.serve.server import DEFAULT_MAX_REQUEST_BYTES, ServerOptions
 
     if a.model_config_file is not None:
@@ -135,7 +154,8 @@ def options(a: ServeArgs):
     return ServerOptions(tuple(models), a.host, a.grpc_port, a.rest_port or None, batching, monitoring,
                          a.poll_seconds, a.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
                          model_config_file=a.model_config_file, config_poll_seconds=a.config_poll_seconds,
-                         intra_op_threads=a.intra_op_threads, inter_op_threads=a.inter_op_threads)
+                         intra_op_threads=a.intra_op_threads, inter_op_threads=a.inter_op_threads,
+                         backend=BackendOptions(a.backend, a.backend_precision))
 
 
 def run(args: argparse.Namespace) -> int:

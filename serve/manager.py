@@ -6,7 +6,8 @@ and half-written ones are not versions), picks the ones the version policy wants
 up the new ones, and only then unloads versions no longer wanted. A request holds the servable it
 resolved, so an unload never breaks a request in flight. A version that fails to load is logged,
 marked END with its error in the status, and never replaces what is serving; it is retried only
-when its ``saved_model.pb`` changes.
+when what it was loaded from changes (its ``saved_model.pb``; with the onnx or tflite backend also
+the exports manifests beside the base folder, so a version exported after it appeared loads then).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tfship.savedmodel import SAVED_MODEL_FILE, list_versions
+from tfship.savedmodel import list_versions
+from tfship.serve.backends import backend_class
+from tfship.serve.backends.base import BackendOptions
 from tfship.serve.config import BatchingOptions, ModelConfig
 from tfship.serve.errors import InvalidArgumentError, NotFoundError
 from tfship.serve.servable import Servable
@@ -33,7 +36,7 @@ class VersionState:
     error_code: str = "OK"
     error_message: str = ""
     servable: Servable | None = None
-    failed_mtime: float | None = None
+    failed_key: tuple | None = None  # what the failed load was made from (Backend.load_key)
 
 
 @dataclass
@@ -47,9 +50,11 @@ class ModelManager:
 
     def __init__(self, models: list[ModelConfig], batching: BatchingOptions | None = None,
                  on_batch: Callable[[str, int, int], None] | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None, backend: BackendOptions = BackendOptions()) -> None:
         self._models = {m.name: _Model(m) for m in models}
         self._batching = batching
+        self._backend = backend
+        self._load_key = backend_class(backend.kind).load_key
         self._on_batch = on_batch
         self._on_change = on_change  # after a reconcile that loaded or unloaded something
         self._changes = 0
@@ -160,9 +165,9 @@ class ModelManager:
 
     def _failed_unchanged(self, model: _Model, version: int) -> bool:
         state = model.versions.get(version)
-        if state is None or state.failed_mtime is None:
+        if state is None or state.failed_key is None:
             return False
-        return _mtime(model.config, version) == state.failed_mtime
+        return self._load_key(model.config.base_path / str(version), self._backend) == state.failed_key
 
     def _load(self, model: _Model, version: int) -> None:
         self._changes += 1
@@ -171,20 +176,21 @@ class ModelManager:
         with self._lock:
             model.versions[version] = VersionState(version, "LOADING")
         log.info("loading model %s version %d from %s", cfg.name, version, path)
+        key = self._load_key(path, self._backend)
         try:
-            servable = Servable(cfg.name, version, path, self._batching, self._on_batch)
+            servable = Servable(cfg.name, version, path, self._batching, self._on_batch, self._backend)
             servable.warm_up()
         except Exception as e:  # any load failure: log it, report it, keep serving the current version
             log.error("model %s version %d failed to load from %s; still serving %s: %s: %s",
                       cfg.name, version, path, self._available_versions(model) or "nothing",
                       type(e).__name__, e)
-            with self._lock:
-                model.versions[version] = VersionState(version, "END", "UNKNOWN", f"{type(e).__name__}: {e}",
-                                                       failed_mtime=_mtime(cfg, version))
+            with self._lock:  # the status carries the message only: no Python class name to clients
+                model.versions[version] = VersionState(version, "END", "UNKNOWN", f"Failed to load {path}: {e}",
+                                                       failed_key=key)
             return
         with self._lock:
             model.versions[version] = VersionState(version, "AVAILABLE", servable=servable)
-        log.info("model %s version %d is available", cfg.name, version)
+        log.info("model %s version %d is available: %s", cfg.name, version, servable.backend.description)
 
     def _available_versions(self, model: _Model) -> list[int]:
         with self._lock:
@@ -224,13 +230,6 @@ class ModelManager:
 
 def _copy(s: VersionState) -> VersionState:
     return VersionState(s.version, s.state, s.error_code, s.error_message)
-
-
-def _mtime(cfg: ModelConfig, version: int) -> float | None:
-    try:
-        return (cfg.base_path / str(version) / SAVED_MODEL_FILE).stat().st_mtime
-    except OSError:
-        return None
 
 
 def _requested_version(model: _Model | None, version: int | None, label: str | None) -> int | None:

@@ -1,78 +1,51 @@
-"""One loaded SavedModel version: its signatures, run with the real TensorFlow runtime.
+"""One loaded model version: its signatures, run by a serving backend (:mod:`tfship.serve.backends`).
 
 The signature definitions (names, dtypes, shapes) come from the ``MetaGraphDef`` in
-``saved_model.pb``, exactly what TF Serving reports as metadata; the functions come from
-``tf.saved_model.load``. Inputs are checked against the definitions before TensorFlow sees them,
-so a bad request is an ``InvalidArgumentError`` naming the input, never a crash.
+``saved_model.pb``, exactly what TF Serving reports as metadata, whichever backend computes: the
+SavedModel in TensorFlow, or the verified ONNX or TFLite artifact exported from it. Inputs are
+checked against the definitions before the backend sees them, so a bad request is an
+``InvalidArgumentError`` naming the input, never a crash; batching happens here, above the backend.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tfship.serve.backends import backend_class
+from tfship.serve.backends.base import INIT_OP_SIGNATURE, BackendOptions, SignatureInfo, TensorSpec
 from tfship.serve.batching import Batcher, BatcherStopped
 from tfship.serve.config import BatchingOptions
-from tfship.serve.errors import FailedPreconditionError, InvalidArgumentError, ServingError
+from tfship.serve.errors import FailedPreconditionError, InvalidArgumentError
 from tfship.serve.tensors import dtype_name, numpy_dtype_matches
 
 Tensors = dict[str, np.ndarray]
-# TF2 SavedModels carry this pseudo-signature; TF Serving lists it in metadata but it takes no input.
-INIT_OP_SIGNATURE = "__saved_model_init_op"
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    dtype: int  # tensorflow DataType enum
-    shape: tuple[int, ...] | None  # -1 for an unknown dimension; None for unknown rank
-
-
-@dataclass(frozen=True)
-class SignatureInfo:
-    name: str
-    inputs: dict[str, TensorSpec]
-    outputs: dict[str, TensorSpec]
-
-    @property
-    def batchable(self) -> bool:
-        """Every input has an unknown leading (batch) dimension, so requests can be concatenated."""
-        return bool(self.inputs) and all(s.shape and s.shape[0] == -1 for s in self.inputs.values())
+__all__ = ["INIT_OP_SIGNATURE", "Servable", "SignatureInfo", "TensorSpec", "check_inputs"]
 
 
 class Servable:
     """A loaded version of a model. Thread-safe: concurrent :meth:`run` calls are fine."""
 
     def __init__(self, name: str, version: int, path: Path, batching: BatchingOptions | None = None,
-                 on_batch: Callable[[str, int, int], None] | None = None) -> None:
-        import tensorflow as tf
-        from tensorflow.core.protobuf import saved_model_pb2
-
+                 on_batch: Callable[[str, int, int], None] | None = None,
+                 backend: BackendOptions = BackendOptions()) -> None:
         self.name, self.version, self.path = name, version, path
-        proto = saved_model_pb2.SavedModel()
-        proto.ParseFromString((path / "saved_model.pb").read_bytes())
-        graph = next((g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags), None)
-        if graph is None:
-            raise FailedPreconditionError(f"'{path}' has no MetaGraphDef tagged 'serve'")
-        self.signature_defs = graph.signature_def  # SignatureDef protos, for metadata
-        self.signatures = {name: _info(name, sig) for name, sig in graph.signature_def.items()}
-        self._loaded = tf.saved_model.load(str(path))
-        self._functions = dict(self._loaded.signatures)
+        self.backend = backend_class(backend.kind)(path, backend)
+        self.signature_defs = self.backend.signature_defs  # every SignatureDef, for metadata
+        self.signatures = self.backend.signatures  # the ones this backend serves
         self._batching = batching
         self._on_batch = on_batch
         self._batchers: dict[str, Batcher] = {}
         self._closed = False
         self._lock = threading.Lock()
-        self._tf = tf
 
     def signature(self, name: str) -> SignatureInfo:
         info = self.signatures.get(name)
-        if info is None or name not in self._functions:
+        if info is None:
             # TF Serving's Predict message (servables/tensorflow/predict_util.cc).
             raise FailedPreconditionError(f'Serving signature key "{name}" not found.')
         return info
@@ -119,6 +92,7 @@ class Servable:
             batchers, self._batchers = list(self._batchers.values()), {}
         for b in batchers:
             b.stop()
+        self.backend.close()
 
     def _batcher(self, signature_name: str) -> Batcher:
         with self._lock:
@@ -136,16 +110,7 @@ class Servable:
             return b
 
     def _call(self, signature_name: str, inputs: Tensors) -> Tensors:
-        tf = self._tf
-        fn = self._functions[signature_name]
-        try:
-            outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
-        except tf.errors.OpError as e:
-            # A TensorFlow runtime error: bad data (e.g. a tf.Example without the expected feature).
-            raise _op_error(e) from e
-        except (TypeError, ValueError) as e:
-            raise InvalidArgumentError(str(e)) from e
-        return {k: v.numpy() for k, v in outputs.items()}
+        return self.backend.run(signature_name, inputs)
 
 
 def check_inputs(info: SignatureInfo, inputs: Tensors) -> None:
@@ -174,15 +139,6 @@ def _np_name(value: np.ndarray) -> str:
     return "string" if value.dtype.kind in "OSU" else str(value.dtype)
 
 
-def _info(name: str, sig) -> SignatureInfo:
-    def spec(t) -> TensorSpec:
-        shape = None if t.tensor_shape.unknown_rank else tuple(d.size for d in t.tensor_shape.dim)
-        return TensorSpec(t.dtype, shape)
-
-    return SignatureInfo(name, {k: spec(v) for k, v in sig.inputs.items()},
-                         {k: spec(v) for k, v in sig.outputs.items()})
-
-
 def _is_numeric(dtype: int) -> bool:
     return dtype_name(dtype) not in ("string", "resource", "variant")
 
@@ -191,20 +147,3 @@ def _np_dtype(dtype: int) -> np.dtype:
     from tfship.serve.tensors import numpy_dtype
 
     return numpy_dtype(dtype)
-
-
-def _op_error(e) -> ServingError:
-    from tfship.serve import errors
-
-    code = {3: errors.InvalidArgumentError, 5: errors.NotFoundError, 9: errors.FailedPreconditionError,
-            8: errors.ResourceExhaustedError, 14: errors.UnavailableError, 12: errors.UnimplementedError}
-    return code.get(e.error_code, errors.InternalError)(_session_message(e.message))
-
-
-def _session_message(message: str) -> str:
-    """An eager op error as TF Serving's session would word it: without the eager-only preamble
-    ("Graph execution error: ... <stack traces unavailable>") and the trailing "[Op:...]"."""
-    marker = "<stack traces unavailable>\n"
-    if message.startswith("Graph execution error:") and marker in message:
-        message = message.split(marker, 1)[1]
-    return re.sub(r"\s*\[Op:[^\]]*\]$", "", message)

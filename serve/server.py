@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfship.errors import UsageError
+from tfship.serve.backends.base import BackendOptions
 from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions, read_model_config_file
 from tfship.serve.core import ServingCore
 from tfship.serve.errors import ServingError
@@ -47,6 +48,7 @@ class ServerOptions:
     # default, one thread per core). Applied when the server starts; TensorFlow fixes them at first use.
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
+    backend: BackendOptions = BackendOptions()  # --backend: which runtime computes (serve/backends/)
     reuse_port: bool = False  # SO_REUSEPORT on both ports: several worker processes share them (workers.py)
     grace_seconds: float = 30.0
 
@@ -60,7 +62,8 @@ class ModelServer:
         self.options = options
         self.metrics = Metrics() if options.monitoring.prometheus_enabled else None
         self.manager = ModelManager(list(options.models), options.batching,
-                                    self.metrics.observe_batch if self.metrics else None, _refreeze_heap)
+                                    self.metrics.observe_batch if self.metrics else None, _refreeze_heap,
+                                    options.backend.or_threads(options.intra_op_threads, options.inter_op_threads))
         self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None,
                                 options.worker_threads,
                                 limits_for_request_bytes(options.max_request_bytes, options.max_tensor_bytes))

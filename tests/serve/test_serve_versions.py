@@ -153,7 +153,7 @@ def test_heap_is_frozen_and_an_unloaded_version_is_still_freed(tmp_path):
         cycle = Cycle()
         cycle.self = cycle  # only the cyclic collector can free this once version 1 lets go of it
         version1.test_cycle = cycle
-        refs = [weakref.ref(version1._loaded), weakref.ref(cycle)]  # TensorFlow's objects; the cycle
+        refs = [weakref.ref(version1.backend._loaded), weakref.ref(cycle)]  # TensorFlow's objects; the cycle
         del version1, cycle
         gc.freeze()  # frozen with the version, as the server's own freeze after loading does
         write_version(base, seed=1)
