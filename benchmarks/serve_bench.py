@@ -3,12 +3,16 @@
 Prints a table and writes it (JSON + Markdown) next to ``--out``:
 
     python benchmarks/serve_bench.py --model runs/cnn --duration 5 --out benchmarks/serve_bench.json
+    python benchmarks/serve_bench.py --model runs/cnn --backend savedmodel onnx tflite --batching on
 
-For each transport, batching setting and concurrency (1, 8, 32 by default) it reports requests/s,
-p50 and p99 latency and errors, plus the in-process numbers of the same SavedModel (batch-1
-latency; batched throughput at the server's max_batch_size and the best of batch 32/64/128). The
-server runs as a subprocess (``python -m tfship.cli serve``). Without ``--model`` an untrained CNN
-is used: the arithmetic per image is the same.
+For each backend (``tfship serve --backend``), transport, batching setting and concurrency (1, 8, 32
+by default) it reports requests/s, p50 and p99 latency and errors, plus the in-process numbers of
+each backend on the same model (batch-1 latency; batched throughput at the server's max_batch_size
+and the best of batch 32/64/128), measured in this process through the same backend classes the
+server uses. Ratios are against the SavedModel's in-process best batched throughput of the same run.
+The server runs as a subprocess (``python -m tfship.cli serve``). Without ``--model`` an untrained
+CNN is used (the arithmetic per image is the same), exported and verified here for the onnx and
+tflite backends; with ``--model`` those backends need the run's verified exports.
 
 Load generators: with ``--load-generator native`` (the default when both are on PATH: Debian's
 ``nghttp2-client`` and ``wrk`` packages), gRPC load comes from ``h2load`` and REST load from ``wrk``,
@@ -56,6 +60,7 @@ class Cell:
     server_cores: float  # CPU seconds the server process used per wall second
     client_cores: float  # the same for the load generator (this process, or h2load / wrk)
     model: str = "cnn"  # "cnn", or "null" for the do-nothing model of the ceiling cells
+    backend: str = "savedmodel"  # tfship serve --backend
 
     @property
     def server_cpu_ms_per_request(self) -> float:
@@ -79,7 +84,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _model_base(model: str | None, scratch: Path) -> Path:
+def _model_base(model: str | None, scratch: Path, backends: list[str]) -> Path:
     from tfship.savedmodel import resolve_model
 
     if model:
@@ -89,45 +94,59 @@ def _model_base(model: str | None, scratch: Path) -> Path:
     from tfship.train import models, saved_model
 
     keras.utils.set_random_seed(0)
-    return saved_model.save(models.build("cnn"), scratch / "saved_model").base
+    version = saved_model.save(models.build("cnn"), scratch / "saved_model")
+    formats = tuple(b for b in backends if b != "savedmodel")
+    if formats:  # the artifact backends serve only verified exports: export and verify them here
+        from tfship.export.pipeline import ExportConfig, export_all
+        from tfship.export.verify import VerifyConfig, verify
+
+        export_all(ExportConfig(model=version.path, formats=formats, out=scratch / "exports"), progress=lambda *_: None)
+        verify(VerifyConfig(exports=scratch / "exports", samples=1000, latency=False), progress=lambda *_: None)
+    return version.base
 
 
-def in_process(base: Path, seconds: float, max_batch_size: int) -> dict:
-    import tensorflow as tf
+def in_process(version: Path, backend: str, seconds: float, max_batch_size: int) -> dict:
+    """One backend in this process, through the class the server uses: batch-1 p50 and batched images/s."""
+    from tfship.serve.backends import backend_class
+    from tfship.serve.backends.base import BackendOptions
 
-    from tfship.savedmodel import list_versions
+    runner = backend_class(backend)(version, BackendOptions(backend))
 
-    fn = tf.saved_model.load(str(base / str(list_versions(base)[-1]))).signatures["predict_images"]
+    def run(x: np.ndarray) -> None:
+        runner.run("predict_images", {"images": x})
+
     rng = np.random.default_rng(0)
-    one = tf.constant(rng.random((1, 784), dtype=np.float32))
+    one = rng.random((1, 784), dtype=np.float32)
     for _ in range(20):
-        fn(images=one)
+        run(one)
     times = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
-        fn(images=one)
+        run(one)
         times.append(time.perf_counter() - t)
     best = {}
     for batch in sorted({max_batch_size, 32, 64, 128}):
-        x = tf.constant(rng.random((batch, 784), dtype=np.float32))
-        fn(images=x)
+        x = rng.random((batch, 784), dtype=np.float32)
+        run(x)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds / 2:
-            fn(images=x)
+            run(x)
             n += batch
         best[batch] = n / (time.perf_counter() - t0)
+    runner.close()
     return {"batch1_p50_ms": statistics.median(times) * 1e3, "batched_images_per_s": max(best.values()),
             "at_max_batch_images_per_s": best[max_batch_size], "batched_by_size": best}
 
 
 def _start_server(base: Path, batching_file: Path | None, monitoring_file: Path,
-                  workers: int) -> tuple[subprocess.Popen, int, int]:
+                  workers: int, backend: str = "savedmodel") -> tuple[subprocess.Popen, int, int]:
     """Start ``tfship serve`` and return once it says it listens (with ``--workers``: all of them)."""
     grpc_port, rest_port = _free_port(), _free_port()
     cmd = [sys.executable, "-m", "tfship.cli", "serve", "--model_base_path", str(base), "--model_name", MODEL,
            "--port", str(grpc_port), "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
-           "--monitoring_config_file", str(monitoring_file), "--workers", str(workers)]
+           "--monitoring_config_file", str(monitoring_file), "--workers", str(workers),
+           "--backend", backend]
     if batching_file is not None:
         cmd += ["--enable_batching", "--batching_parameters_file", str(batching_file)]
     log = monitoring_file.with_name(f"serve-{grpc_port}.log")
@@ -172,10 +191,10 @@ def _null_model(scratch: Path) -> Path:
 
 
 def _serve_cells(base: Path, batching_file: Path | None, concurrency: list[int], generator: str, seconds: float,
-                 scratch: Path, model: str, workers: int) -> list[Cell]:
+                 scratch: Path, model: str, workers: int, backend: str = "savedmodel") -> list[Cell]:
     monitoring = scratch / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
-    proc, grpc_port, rest_port = _start_server(base, batching_file, monitoring, workers)
+    proc, grpc_port, rest_port = _start_server(base, batching_file, monitoring, workers, backend)
     cells = []
     try:
         for transport in ("grpc", "rest"):
@@ -189,9 +208,9 @@ def _serve_cells(base: Path, batching_file: Path | None, concurrency: list[int],
                 errors += _server_failures(rest_port) - failed
                 cell = Cell(transport, batching_file is not None, c, n, errors, rps, p50 * 1e3, p99 * 1e3,
                             (_cpu_seconds(proc.pid) - server_cpu) / wall,
-                            (time.process_time() + _children_cpu() - client_cpu) / wall, model)
+                            (time.process_time() + _children_cpu() - client_cpu) / wall, model, backend)
                 cells.append(cell)
-                print(f"{model:4} {transport:4} batching={'on ' if cell.batching else 'off'} c={c:2}: "
+                print(f"{backend:10} {model:4} {transport:4} batching={'on ' if cell.batching else 'off'} c={c:2}: "
                       f"{cell.rps:7.0f} req/s  p50 {cell.p50_ms:6.2f} ms  p99 {cell.p99_ms:6.2f} ms  errors {errors}  "
                       f"cores: server {cell.server_cores:.2f} client {cell.client_cores:.2f}  "
                       f"server CPU {cell.server_cpu_ms_per_request:.2f} ms/request", flush=True)
@@ -202,6 +221,7 @@ def _serve_cells(base: Path, batching_file: Path | None, concurrency: list[int],
 
 
 def run(args: argparse.Namespace) -> dict:
+    from tfship.savedmodel import list_versions
     from tfship.serve.config import BatchingOptions, batching_text
 
     generator = args.load_generator
@@ -211,27 +231,34 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit("--load-generator native needs h2load and wrk on PATH "
                          "(Debian: apt-get install nghttp2-client wrk)")
     scratch = Path(tempfile.mkdtemp(prefix="serve-bench-"))
-    base = _model_base(args.model, scratch)
+    base = _model_base(args.model, scratch, args.backend)
+    version = base / str(list_versions(base)[-1])
     batching_file = scratch / "batching.txt"
     batching = BatchingOptions(max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
                                num_batch_threads=args.batch_threads, max_enqueued_batches=1000)
     batching_file.write_text(batching_text(batching))
     load_before = os.getloadavg()
-    reference = in_process(base, args.duration, args.max_batch_size)
-    print(f"in process: batch-1 p50 {reference['batch1_p50_ms']:.2f} ms; batched {reference['batched_by_size']}",
-          flush=True)
+    references = {"savedmodel": in_process(version, "savedmodel", args.duration, args.max_batch_size)}
     cells: list[Cell] = []
-    for batched in (False, True):
-        cells += _serve_cells(base, batching_file if batched else None, args.concurrency, generator, args.duration,
-                              scratch, "cnn", args.workers)
+    for backend in args.backend:
+        if backend not in references:  # measured just before its server runs: the same load
+            references[backend] = in_process(version, backend, args.duration, args.max_batch_size)
+        ref = references[backend]
+        print(f"{backend} in process: batch-1 p50 {ref['batch1_p50_ms']:.2f} ms; batched {ref['batched_by_size']}",
+              flush=True)
+        for batched in args.batching:
+            cells += _serve_cells(base, batching_file if batched == "on" else None, args.concurrency, generator,
+                                  args.duration, scratch, "cnn", args.workers, backend)
     if not args.no_ceiling:
         cells += _serve_cells(_null_model(scratch), batching_file, [max(args.concurrency)], generator, args.duration,
                               scratch, "null", args.workers)
-    after = in_process(base, args.duration, args.max_batch_size)
+    after = in_process(version, "savedmodel", args.duration, args.max_batch_size)
+    reference = references["savedmodel"]
     reference["batched_images_per_s_after"] = after["batched_images_per_s"]
     reference["at_max_batch_images_per_s_after"] = after["at_max_batch_images_per_s"]
     reference["batch1_p50_ms_after"] = after["batch1_p50_ms"]
-    return {"in_process": reference, "load_generator": generator, "workers": args.workers,
+    return {"in_process": reference, "in_process_by_backend": references, "load_generator": generator,
+            "workers": args.workers,
             "cells": [dict(asdict(c), server_cpu_ms_per_request=c.server_cpu_ms_per_request) for c in cells],
             "batching": asdict(batching), "duration_s": args.duration, "cpu_count": os.cpu_count(),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
@@ -240,23 +267,36 @@ def run(args: argparse.Namespace) -> dict:
 
 def markdown(result: dict) -> str:
     ref = result["in_process"]
+    refs = result.get("in_process_by_backend", {"savedmodel": ref})
     size = result["batching"]["max_batch_size"]
     tools = {"native": "h2load (gRPC) and wrk (REST)", "python": "grpc.aio (gRPC) and http.client threads (REST)"}
-    lines = [f"Server: `tfship serve --workers {result['workers']}`. Load generator: {tools[result['load_generator']]}. "
-             f"In process, before the servers ran: batch-1 p50 "
+    lines = [f"Server: `tfship serve --workers {result['workers']} --backend B`. Load generator: "
+             f"{tools[result['load_generator']]}. SavedModel in process, before the servers ran: batch-1 p50 "
              f"{ref['batch1_p50_ms']:.2f} ms; batched {ref['at_max_batch_images_per_s']:.0f} images/s at batch {size} "
              f"(the server's max_batch_size), best {ref['batched_images_per_s']:.0f} images/s (batch 32/64/128). "
              f"After: {ref['batch1_p50_ms_after']:.2f} ms; {ref['at_max_batch_images_per_s_after']:.0f} and "
-             f"{ref['batched_images_per_s_after']:.0f} images/s. Percentages are of the 'before' numbers.", "",
-             f"| model | transport | batching | concurrency | req/s | % of in-process at batch {size} | "
-             "% of best in-process | p50 ms | p99 ms | errors | server cores | server CPU ms/request | client cores |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"{ref['batched_images_per_s_after']:.0f} images/s. '× SM best' is req/s over the SavedModel's best "
+             "(before); '× own best' over the serving backend's own in-process best; 'p50 − own b1' is the p50 "
+             "minus that backend's in-process batch-1 p50.", "",
+             f"| backend | in process: batch-1 p50 ms | batch {size} images/s | best images/s | × SM best |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, r in refs.items():
+        lines.append(f"| {name} | {r['batch1_p50_ms']:.2f} | {r['at_max_batch_images_per_s']:.0f} | "
+                     f"{r['batched_images_per_s']:.0f} | {r['batched_images_per_s'] / ref['batched_images_per_s']:.2f} |")
+    lines += ["", "| backend | model | transport | batching | concurrency | req/s | × SM best | × own best | p50 ms | "
+              "p50 − own b1 ms | p99 ms | errors | server cores | server CPU ms/request | client cores |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in result["cells"]:
-        share = f"{100 * c['rps'] / ref['at_max_batch_images_per_s']:.0f}%" if c["model"] == "cnn" else "—"
-        best = f"{100 * c['rps'] / ref['batched_images_per_s']:.0f}%" if c["model"] == "cnn" else "—"
-        lines.append(f"| {c['model']} | {c['transport']} | {'on' if c['batching'] else 'off'} | {c['concurrency']} | "
-                     f"{c['rps']:.0f} | {share} | {best} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['errors']} | "
-                     f"{c['server_cores']:.2f} | {c['server_cpu_ms_per_request']:.2f} | {c['client_cores']:.2f} |")
+        backend = c.get("backend", "savedmodel")
+        own = refs.get(backend, ref)
+        cnn = c["model"] == "cnn"
+        sm = f"{c['rps'] / ref['batched_images_per_s']:.2f}" if cnn else "—"
+        mine = f"{c['rps'] / own['batched_images_per_s']:.2f}" if cnn else "—"
+        delta = f"{c['p50_ms'] - own['batch1_p50_ms']:+.2f}" if cnn else "—"
+        lines.append(f"| {backend} | {c['model']} | {c['transport']} | {'on' if c['batching'] else 'off'} | "
+                     f"{c['concurrency']} | {c['rps']:.0f} | {sm} | {mine} | {c['p50_ms']:.2f} | {delta} | "
+                     f"{c['p99_ms']:.2f} | {c['errors']} | {c['server_cores']:.2f} | "
+                     f"{c['server_cpu_ms_per_request']:.2f} | {c['client_cores']:.2f} |")
     la, lb = result["loadavg_before"], result["loadavg_after"]
     lines += ["", f"{result['cpu_count']} CPUs; load average before {la[0]:.1f}, after {lb[0]:.1f} "
                   f"(1-minute); {result['duration_s']} s per cell. Model 'null' slices its input (no arithmetic): "
@@ -275,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-generator", choices=["auto", "native", "python"], default="auto",
                    help="native: h2load + wrk (default when on PATH); python: grpc.aio + http.client")
     p.add_argument("--workers", type=int, default=1, help="tfship serve --workers (server processes)")
+    p.add_argument("--backend", nargs="+", default=["savedmodel"], choices=["savedmodel", "onnx", "tflite"],
+                   help="tfship serve --backend, one server after the other (default: savedmodel)")
+    p.add_argument("--batching", nargs="+", default=["off", "on"], choices=["off", "on"],
+                   help="cells without and/or with server-side batching (default: both)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the do-nothing model's cells")
     p.add_argument("--out", type=Path, default=Path("benchmarks/serve_bench.json"))
     args = p.parse_args(argv)
