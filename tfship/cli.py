@@ -35,6 +35,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("predict", "tfship.clients.cli", "classify images with a served model (gRPC or REST)", "client"),
     Subcommand("status", "tfship.clients.cli", "show a served model's version status", "client"),
     Subcommand("metadata", "tfship.clients.cli", "show a served model's signatures", "client"),
+    Subcommand("playground", "tfship.playground.cli", "a web page to draw or drop images on a served model", "playground"),
     Subcommand("ios-install", "tfship.export.ios_install", "copy the exported .mlmodel into ios_demo/", "export"),
 )
 
