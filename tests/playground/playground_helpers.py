@@ -37,12 +37,9 @@ class Playground:
     log: Path
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        from live_server import stop_server
+
+        stop_server(self)  # terminate, then kill if it lingers: the same as for tfship serve
 
 
 def start_playground(server: str, log: Path, *extra: str) -> Playground:
