@@ -6,6 +6,7 @@ A transport subclass implements five ``_*`` methods that send one request and tr
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -17,8 +18,10 @@ import numpy as np
 from tfship import contract
 from tfship.clients.errors import ImageError, ProtocolError, ServerError, ServerUnavailableError
 from tfship.clients.images import Images, to_batch
-from tfship.clients.results import Metadata, ModelRef, ModelStatus, Prediction
-from tfship.errors import UsageError
+from tfship.clients.inputs import InputOptions, encode
+from tfship.clients.results import InputForm, Metadata, ModelRef, ModelStatus, Prediction
+from tfship.clients.signatures import PredictPlan, plan_predict
+from tfship.errors import SignatureError, UsageError
 
 T = TypeVar("T")
 
@@ -56,51 +59,104 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1)
 
 
+# Codes a server answers when the request does not fit the model version that is now served.
+STALE_PLAN_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION"})
+
+
 def is_retryable(error: ServerError) -> bool:
     return error.code == "UNAVAILABLE"
 
 
 class ModelClient(ABC):
-    """``predict`` / ``classify`` / ``metadata`` / ``status`` against one served model."""
+    """``predict`` / ``classify`` / ``metadata`` / ``status`` against one served model.
+
+    ``predict`` reads the model's metadata once per client (signature, input name, shape and dtype,
+    outputs) and makes image files and arrays into what the input takes; see ``signatures`` and
+    ``inputs``. ``labels``: class names for the score columns when the model has none of its own
+    (default: the column indices).
+    """
 
     def __init__(self, server: str, model: str | ModelRef = contract.DEFAULT_MODEL_NAME, *,
                  version: int | None = None, version_label: str | None = None,
                  timeout: float = 10.0, retry: RetryPolicy = RetryPolicy(),
-                 labels: Sequence[str] = contract.MNIST_LABELS) -> None:
+                 labels: Sequence[str] | None = None) -> None:
         if timeout <= 0:
             raise UsageError(f"timeout must be positive, got {timeout}")
         self.server = server
         self.model = model if isinstance(model, ModelRef) else ModelRef(model, version, version_label)
         self.timeout = float(timeout)
         self.retry = retry
-        self.labels = tuple(labels)
+        self.labels = tuple(labels) if labels is not None else None
+        self._metadata_cache: Metadata | None = None
+        self._cache_lock = threading.Lock()
 
     # -- the API -----------------------------------------------------------------------------
 
-    def predict(self, images: Images, *, signature: str = contract.PREDICT_SIGNATURE,
-                input_name: str = contract.PREDICT_INPUT,
-                output_name: str = contract.PREDICT_OUTPUT) -> Prediction:
-        """Scores from the Predict API (signature ``predict_images``: float (N, 784) -> (N, K))."""
-        batch = self._batch(images)
-        scores, version = self._with_retries(lambda: self._predict(batch, signature, input_name, output_name))
-        scores = np.asarray(scores, dtype=np.float32)
-        if scores.ndim != 2 or scores.shape[0] != batch.shape[0]:
-            raise ProtocolError(f"{self.server}: output '{output_name}' has shape {scores.shape}, "
-                                f"expected ({batch.shape[0]}, K) for {batch.shape[0]} images")
-        labels = self.labels if len(self.labels) == scores.shape[1] else tuple(map(str, range(scores.shape[1])))
-        return Prediction(scores, labels, self.model.name, version)
+    def predict(self, images: Images, *, signature: str | None = None, input_name: str | None = None,
+                output_name: str | None = None, value_range: str | None = None,
+                preprocessing: str = "auto") -> Prediction:
+        """Scores from the Predict API for image files or arrays, made into what the model takes.
+
+        The signature, input and outputs come from the model's metadata unless named (see
+        ``signatures.choose_signature``); ``value_range`` ("0..1", "0..255", "-1..1"; default by
+        dtype) and ``preprocessing`` ("auto", "mnist", "resize") say how files become pixels."""
+        options = InputOptions(value_range, preprocessing)
+        cached = self._metadata_cache is not None
+        plan = self.plan(signature, input_name, output_name)
+        try:
+            batch, form = encode(images, plan, options)
+            return self.predict_tensor(batch, plan, form)
+        except ServerError as e:
+            # A new version may have replaced the one whose metadata is cached: read it again once.
+            if not cached or e.code not in STALE_PLAN_CODES:
+                raise
+            fresh = self.plan(signature, input_name, output_name, refresh=True)
+            if fresh == plan:
+                raise
+            batch, form = encode(images, fresh, options)
+            return self.predict_tensor(batch, fresh, form)
+
+    def plan(self, signature: str | None = None, input_name: str | None = None,
+             output_name: str | None = None, *, refresh: bool = False) -> PredictPlan:
+        """Which signature, input and outputs ``predict`` uses (``SignatureError`` says why none)."""
+        return plan_predict(self.metadata(refresh=refresh), signature, input_name, output_name)
+
+    def predict_tensor(self, batch: np.ndarray, plan: PredictPlan, form: InputForm | None = None) -> Prediction:
+        """Send a batch already in the input's form (see ``inputs.encode``) and read scores and labels."""
+        n = batch.shape[0]
+        chunks = _split(batch, plan)
+        answers = [self._with_retries(lambda chunk=chunk: self._predict(chunk, plan)) for chunk in chunks]
+        version = answers[-1][1]
+        outputs = {name: _join([a[0][name] for a in answers], name, plan, self.server) for name in answers[0][0]}
+        if plan.scores not in outputs:
+            raise ProtocolError(f"{self.server}: the Predict answer has outputs {sorted(outputs)}, "
+                                f"not '{plan.scores}' of signature '{plan.signature}'")
+        scores = np.asarray(outputs[plan.scores])
+        if scores.ndim != 2 or scores.shape[0] != n or scores.dtype.kind not in "fiu":
+            raise ProtocolError(f"{self.server}: output '{plan.scores}' of signature '{plan.signature}' has shape "
+                                f"{scores.shape} ({scores.dtype}), expected float ({n}, K) for {n} inputs")
+        labels, scores, source = self._labels(outputs.get(plan.labels) if plan.labels else None,
+                                              scores.astype(np.float32), plan)
+        return Prediction(scores, labels, self.model.name, version, form, source)
 
     def classify(self, images: Images, *, signature: str = contract.CLASSIFY_SIGNATURE,
                  feature: str = contract.CLASSIFY_FEATURE) -> Prediction:
-        """Labels and scores from the Classify API (tf.Example with float feature ``x``)."""
+        """Labels and scores from the Classify API (tf.Example with float feature ``x``, MNIST's form)."""
         batch = self._batch(images)
         rows, version = self._with_retries(lambda: self._classify(batch, signature, feature))
         labels, scores = _rows_to_scores(rows, batch.shape[0], self.server)
-        return Prediction(scores, labels, self.model.name, version)
+        return Prediction(scores, labels, self.model.name, version, None, "model")
 
-    def metadata(self) -> Metadata:
-        """The served version's signatures."""
-        return self._with_retries(self._metadata)
+    def metadata(self, *, refresh: bool = False) -> Metadata:
+        """The served version's signatures, read once per client (``refresh=True`` reads them again)."""
+        with self._cache_lock:
+            cached = self._metadata_cache
+        if cached is not None and not refresh:
+            return cached
+        fetched = self._with_retries(self._metadata)
+        with self._cache_lock:
+            self._metadata_cache = fetched
+        return fetched
 
     def status(self) -> ModelStatus:
         """The state of each version the server knows for this model."""
@@ -118,8 +174,8 @@ class ModelClient(ABC):
     # -- transports ----------------------------------------------------------------------------
 
     @abstractmethod
-    def _predict(self, batch: np.ndarray, signature: str, input_name: str,
-                 output_name: str) -> tuple[np.ndarray, int | None]: ...
+    def _predict(self, batch: np.ndarray, plan: PredictPlan) -> tuple[dict[str, np.ndarray], int | None]:
+        """The outputs ``plan.outputs()`` (those the answer has) and the version that answered."""
 
     @abstractmethod
     def _classify(self, batch: np.ndarray, signature: str,
@@ -138,6 +194,23 @@ class ModelClient(ABC):
         if batch.shape[0] == 0:
             raise ImageError("no images to send (the batch is empty)")
         return batch
+
+    def _labels(self, classes: np.ndarray | None, scores: np.ndarray,
+                plan: PredictPlan) -> tuple[tuple[str, ...], np.ndarray, str]:
+        n, k = scores.shape
+        if classes is not None:
+            names = np.vectorize(_text, otypes=[object])(np.asarray(classes)) if np.size(classes) else classes
+            if names.shape == (n, k):
+                rows = [list(zip(map(str, row), map(float, values))) for row, values in zip(names, scores)]
+                labels, scores = _rows_to_scores(rows, n, self.server)
+                return labels, scores, "model"
+            if names.size == k and names.ndim <= 2:
+                return tuple(map(str, names.reshape(-1))), scores, "model"
+            raise ProtocolError(f"{self.server}: labels output '{plan.labels}' of signature '{plan.signature}' has "
+                                f"shape {names.shape}; expected ({n}, {k}) or ({k},) like scores '{plan.scores}'")
+        if self.labels is not None and len(self.labels) == k:
+            return self.labels, scores, "given"
+        return tuple(str(j) for j in range(k)), scores, "indices"
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
         waits = self.retry.waits()
@@ -158,16 +231,44 @@ class ModelClient(ABC):
 
 def _rows_to_scores(rows: list[list[tuple[str, float]]], n: int,
                     server: str) -> tuple[tuple[str, ...], np.ndarray]:
-    """Classify results (per image: (label, score) pairs) -> labels of row 0 and an (N, K) array."""
+    """Per image (label, score) pairs -> every label in order of first appearance, and an (N, K)
+    array; a label an image's row lacks (top-k classifiers return different classes per image) is NaN."""
     if len(rows) != n or n == 0:
         raise ProtocolError(f"{server}: classify returned {len(rows)} results for {n} images")
-    labels = tuple(label for label, _ in rows[0])
-    column = {label: j for j, label in enumerate(labels)}
-    scores = np.empty((n, len(labels)), dtype=np.float32)
+    column: dict[str, int] = {}
+    for row in rows:
+        for label, _ in row:
+            column.setdefault(label, len(column))
+    scores = np.full((n, len(column)), np.nan, dtype=np.float32)
     for i, row in enumerate(rows):
-        if len(row) != len(labels) or any(label not in column for label, _ in row):
-            raise ProtocolError(f"{server}: classify result {i} has labels {[l for l, _ in row]}, "
-                                f"but result 0 has {list(labels)}")
+        if len({label for label, _ in row}) != len(row):
+            raise ProtocolError(f"{server}: result {i} repeats a label: {[label for label, _ in row]}")
         for label, score in row:
             scores[i, column[label]] = score
-    return labels, scores
+    return tuple(column), scores
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _split(batch: np.ndarray, plan: PredictPlan) -> list[np.ndarray]:
+    """One request, or several when the input declares a fixed batch size (e.g. [1, 224, 224, 3])."""
+    fixed = plan.fixed_batch
+    n = batch.shape[0]
+    if fixed is None or n == fixed:
+        return [batch]
+    if n % fixed:
+        raise SignatureError(f"input '{plan.input_name}' of signature '{plan.signature}' takes batches of "
+                             f"exactly {fixed}; {n} inputs do not split into them")
+    return [batch[i:i + fixed] for i in range(0, n, fixed)]
+
+
+def _join(parts: list[np.ndarray], name: str, plan: PredictPlan, server: str) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        return np.concatenate(parts)
+    except ValueError as e:
+        raise ProtocolError(f"{server}: output '{name}' of signature '{plan.signature}' changed shape between "
+                            f"batches: {[p.shape for p in parts]}") from e

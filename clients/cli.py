@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tfship import contract
+from tfship.clients.inputs import PREPROCESSING, VALUE_RANGES
 from tfship.errors import UsageError
 
 CONFIGURE_TAKES_NAME = True
@@ -47,11 +48,35 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON for machines")
     if name == "predict":
         parser.add_argument("images", nargs="+", type=Path,
-                            help="image files (PNG, JPEG...; preprocessed to MNIST form) or .npy arrays")
+                            help="image files (PNG, JPEG...; made into the model's input form) or .npy arrays "
+                                 "(raw tensors)")
         parser.add_argument("--api", choices=("predict", "classify"), default="predict",
                             help="TF Serving API to call (default predict)")
-        parser.add_argument("--signature", help="signature name (default predict_images / serving_default)")
+        parser.add_argument("--signature", help="signature name (default: serving_default if it takes images, "
+                                                "else the one predict signature that does; classify: serving_default)")
+        parser.add_argument("--input", dest="input_name", help="input name (default: the signature's only input)")
+        parser.add_argument("--output", dest="output_name",
+                            help="output holding the scores (default: the signature's float [N, K] output)")
+        parser.add_argument("--range", dest="value_range", choices=tuple(VALUE_RANGES),
+                            help="pixel values sent for image files: 0..1 (v/255), 0..255, -1..1 (v/127.5-1); "
+                                 "default 0..1 for float inputs, 0..255 for integer inputs")
+        parser.add_argument("--preprocess", choices=PREPROCESSING, default="auto",
+                            help="image files: mnist (crop, fit 20 px, centre by mass in 28x28), resize (to the "
+                                 "input's H x W), or auto: mnist for 28x28x1 / 784 inputs, else resize")
+        parser.add_argument("--labels", type=Path, help="text file of class names, one per line, for models "
+                                                        "without labels of their own (default: indices)")
         parser.add_argument("--top", type=int, default=3, help="labels to show per image (default 3)")
+        _accept_negative_range(parser)
+
+
+def _accept_negative_range(parser: argparse.ArgumentParser) -> None:
+    """Let ``--range -1..1`` through: argparse takes any word starting with '-' that is not a number for
+    an option. Its number pattern is a parser attribute; where it is missing, ``--range=-1..1`` works."""
+    import re
+
+    matcher = getattr(parser, "_negative_number_matcher", None)
+    if matcher is not None:
+        parser._negative_number_matcher = re.compile(f"{matcher.pattern}|^-1\\.\\.1$")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,31 +99,48 @@ def _client_args(args: argparse.Namespace) -> ClientArgs:
                       args.attempts, args.root_cert, args.as_json)
 
 
-def _connect(options: ClientArgs):
+def _connect(options: ClientArgs, labels: list[str] | None = None):
     from tfship.clients import GrpcClient, RestClient, RetryPolicy
 
     common = dict(version=options.version, version_label=options.version_label, timeout=options.timeout,
-                  retry=RetryPolicy(attempts=options.attempts))
+                  retry=RetryPolicy(attempts=options.attempts), labels=labels)
     if options.server.startswith(("http://", "https://")):
         verify = str(options.root_cert) if options.root_cert else True
         return RestClient(options.server, options.model, verify=verify, **common)
     return GrpcClient(options.server, options.model, root_certificates=options.root_cert, **common)
 
 
-def _load_inputs(paths: list[Path]):
-    """Every image, read before any request is sent: a bad file fails fast, naming itself."""
+def _check_files(paths: list[Path]) -> None:
+    """Every input exists before anything is sent: a wrong path fails fast, naming itself."""
+    from tfship.clients.errors import ImageError
+
+    for path in paths:
+        if not path.is_file():
+            raise ImageError(f"{'array' if path.suffix.lower() == '.npy' else 'image'} file '{path}' does not exist")
+
+
+def _read_labels(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as e:
+        raise UsageError(f"cannot read labels file '{path}': {e.strerror}") from e
+
+
+def _mnist_rows(paths: list[Path]):
+    """Classify's inputs: tf.Examples with MNIST's 784 floats (images preprocessed, arrays as they are)."""
     import numpy as np
 
     from tfship.clients.errors import ImageError
     from tfship.clients.images import from_array, load_image
+    from tfship.clients.inputs import load_npy
 
     names, rows = [], []
     for path in paths:
         if path.suffix.lower() == ".npy":
             try:
-                batch = from_array(np.load(path, allow_pickle=False))
-            except (OSError, ValueError) as e:
-                raise ImageError(f"cannot read array file '{path}': {e}") from e
+                batch = from_array(load_npy(path))
             except ImageError as e:
                 raise ImageError(f"'{path}': {e}") from e
             names += [f"{path}[{i}]" for i in range(batch.shape[0])]
@@ -110,20 +152,31 @@ def _load_inputs(paths: list[Path]):
 
 
 def _predict(args: argparse.Namespace, options: ClientArgs) -> int:
+    from tfship.clients.inputs import InputOptions, encode_items
+
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
-    names, batch = _load_inputs(args.images)
-    with _connect(options) as client:
+    _check_files(args.images)
+    inputs = InputOptions(args.value_range, args.preprocess)
+    labels = _read_labels(args.labels)
+    with _connect(options, labels) as client:
         if args.api == "classify":
+            names, batch = _mnist_rows(args.images)
             result = client.classify(batch, signature=args.signature or contract.CLASSIFY_SIGNATURE)
         else:
-            result = client.predict(batch, signature=args.signature or contract.PREDICT_SIGNATURE)
+            plan = client.plan(args.signature, args.input_name, args.output_name)
+            names, batch, form = encode_items(list(args.images), plan, inputs)
+            result = client.predict_tensor(batch, plan, form)
     ranked = result.top_k(args.top)
     if options.as_json:
         _print_json({"server": options.server, "model": result.model, "version": result.version,
+                     "input": asdict(result.input) if result.input else None, "labels_from": result.labels_from,
                      "predictions": [{"image": name, "label": top[0].label, "confidence": top[0].score,
                                       "top": [asdict(r) for r in top]} for name, top in zip(names, ranked)]})
         return 0
+    version = f" version {result.version}" if result.version is not None else ""
+    if result.input is not None:
+        print(f"# {result.model}{version}: {result.input.describe()}; labels: {result.labels_from}")
     width = max(len(n) for n in names)
     for name, top in zip(names, ranked):
         others = ", ".join(f"{r.label} {r.score:.1%}" for r in top)

@@ -104,21 +104,19 @@ class GrpcClient(ModelClient):
         return int(spec.version.value) if spec.HasField("version") else None
 
     def build_predict_request(self, batch: np.ndarray, signature: str, input_name: str,
-                              output_name: str | None = None, packed: bool = True):
+                              output_names: tuple[str, ...] = (), packed: bool = True):
         request = self._proto.PredictRequest()
         self._spec(request.model_spec, signature)
         request.inputs[input_name].CopyFrom(to_tensor_proto(batch, packed=packed))
-        if output_name:
-            request.output_filter.append(output_name)
+        request.output_filter.extend(output_names)
         return request
 
-    def _predict(self, batch, signature, input_name, output_name):
-        request = self.build_predict_request(batch, signature, input_name, output_name)
+    def _predict(self, batch, plan):
+        request = self.build_predict_request(batch, plan.signature, plan.input_name, plan.outputs())
         response = self._call(self._rpc_predict, request)
-        if output_name not in response.outputs:
-            raise ProtocolError(f"{self.server}: Predict answer has outputs {sorted(response.outputs)}, "
-                                f"not '{output_name}'")
-        return from_tensor_proto(response.outputs[output_name]), self._answered_version(response.model_spec)
+        outputs = {name: from_tensor_proto(response.outputs[name]) for name in plan.outputs()
+                   if name in response.outputs}
+        return outputs, self._answered_version(response.model_spec)
 
     def build_classify_request(self, batch: np.ndarray, signature: str, feature: str):
         request = self._proto.ClassificationRequest()

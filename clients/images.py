@@ -82,6 +82,11 @@ def load_image(path: ImagePath) -> np.ndarray:
 
 def decode_grayscale(path: ImagePath) -> np.ndarray:
     """Step 1: the file as float32 (H, W) grayscale 0..255."""
+    return np.asarray(decode_image(path, "L"), dtype=np.float32)
+
+
+def decode_image(path: ImagePath, mode: str):
+    """The file as an upright Pillow image in ``mode`` ("L" or "RGB"), alpha composited over white."""
     Image = require("PIL.Image", "pillow", "client", "reading image files")
     from PIL import ImageOps, UnidentifiedImageError
 
@@ -93,7 +98,7 @@ def decode_grayscale(path: ImagePath) -> np.ndarray:
                 rgba = img.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(white, rgba)
-            return np.asarray(img.convert("L"), dtype=np.float32)
+            return img.convert(mode)
     except FileNotFoundError as e:
         raise ImageError(f"image file '{p}' does not exist") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Literal
@@ -29,23 +30,43 @@ def encode_predict(batch: np.ndarray, signature: str, input_name: str, json_form
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def decode_predict(body: dict, output_name: str, server: str) -> np.ndarray:
-    """Scores from a predict answer in either format (one output comes unnamed; several by name)."""
+def decode_predict(body: dict, output_names: tuple[str, ...], server: str) -> dict[str, np.ndarray]:
+    """The named outputs of a predict answer in either format. TF Serving names the outputs only when
+    there are several; a lone output comes unnamed and is taken as the first of ``output_names``."""
     if "outputs" in body:
         outputs = body["outputs"]
-        values = outputs[output_name] if isinstance(outputs, dict) and output_name in outputs else outputs
+        named = outputs if isinstance(outputs, dict) else {output_names[0]: outputs}
     elif "predictions" in body:
         predictions = body["predictions"]
-        if predictions and isinstance(predictions[0], dict):
-            values = [p[output_name] for p in predictions]
+        if isinstance(predictions, list) and predictions and all(isinstance(p, dict) for p in predictions):
+            named = {name: [p.get(name) for p in predictions] for name in predictions[0]}
         else:
-            values = predictions
+            named = {output_names[0]: predictions}
     else:
         raise ProtocolError(f"{server}: predict answer has neither 'outputs' nor 'predictions': "
                             f"{sorted(body)}")
-    if isinstance(values, dict):
-        raise ProtocolError(f"{server}: predict answer has outputs {sorted(values)}, not '{output_name}'")
-    return np.asarray(values, dtype=np.float32)
+    return {name: _json_array(named[name], name, server) for name in output_names if name in named}
+
+
+def _json_array(values, name: str, server: str) -> np.ndarray:
+    """JSON values -> an array: numbers as they are; strings (and TF Serving's {"b64": ...}) as str."""
+    try:
+        array = np.asarray(values)
+    except ValueError as e:
+        raise ProtocolError(f"{server}: output '{name}' is not a rectangular array: {e}") from e
+    if array.dtype.kind in "fiub":
+        return array
+    if array.dtype.kind == "U":
+        return array.astype(object)
+    if array.dtype == object:  # {"b64": ...} objects for binary strings, maybe mixed with str
+        return np.vectorize(_json_string, otypes=[object])(array) if array.size else array
+    raise ProtocolError(f"{server}: output '{name}' holds {array.dtype} values, not numbers or strings")
+
+
+def _json_string(value) -> str:
+    if isinstance(value, dict) and isinstance(value.get("b64"), str):
+        return base64.b64decode(value["b64"]).decode("utf-8", "replace")
+    return str(value)
 
 
 def encode_classify(batch: np.ndarray, signature: str, feature: str) -> bytes:
@@ -125,10 +146,10 @@ class RestClient(ModelClient):
             raise ProtocolError(f"{url} answered {type(payload).__name__}, expected a JSON object")
         return payload
 
-    def _predict(self, batch, signature, input_name, output_name):
-        body = encode_predict(batch, signature, input_name, self.json_format)
+    def _predict(self, batch, plan):
+        body = encode_predict(batch, plan.signature, plan.input_name, self.json_format)
         answer = self._send("POST", f"{self.model_url}:predict", body)
-        return decode_predict(answer, output_name, self.server), None
+        return decode_predict(answer, plan.outputs(), self.server), None
 
     def _classify(self, batch, signature, feature):
         answer = self._send("POST", f"{self.model_url}:classify", encode_classify(batch, signature, feature))

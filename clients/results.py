@@ -40,6 +40,27 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class InputForm:
+    """How a predict call's inputs were made: what a user needs to know to trust the scores."""
+
+    signature: str
+    input_name: str
+    dtype: str  # numpy's name, e.g. "float32"
+    shape: tuple[int, ...]  # the batch as sent
+    image: str | None  # the input's image form, e.g. "RGB 32x32"; None when it is not an image
+    preprocessing: str  # "mnist", "resize", "mnist arrays", "raw arrays" (joined with " + " when mixed)
+    value_range: str | None  # "0..1", "0..255" or "-1..1"; None for raw arrays
+
+    def describe(self) -> str:
+        dims = "x".join(str(d) for d in self.shape)
+        text = f"signature '{self.signature}', input '{self.input_name}' {self.dtype} {dims}"
+        if self.image is not None:
+            text += f" ({self.image}, {self.preprocessing}"
+            text += f", values {self.value_range})" if self.value_range else ")"
+        return text
+
+
+@dataclass(frozen=True)
 class Prediction:
     """Scores for N images over K labels (``scores[i, j]`` is image i's score for ``labels[j]``)."""
 
@@ -47,12 +68,16 @@ class Prediction:
     labels: tuple[str, ...]
     model: str
     version: int | None  # the version that answered, when the server says
+    input: InputForm | None = None  # how the inputs were made (predict; None for classify)
+    labels_from: str = "indices"  # "model" (a string output or classify), "given" (labels=), "indices"
 
     def top_k(self, k: int = 3) -> list[list[Ranked]]:
         """Per image, the ``k`` best labels, best first."""
         k = min(k, self.scores.shape[1])
+        # NaN (a label a top-k classifier did not return for this image) sorts last and is left out.
         order = np.argsort(-self.scores, axis=1, kind="stable")[:, :k]
-        return [[Ranked(self.labels[j], float(row[j])) for j in idx] for row, idx in zip(self.scores, order)]
+        return [[Ranked(self.labels[j], float(row[j])) for j in idx if not np.isnan(row[j])]
+                for row, idx in zip(self.scores, order)]
 
     @property
     def best(self) -> list[Ranked]:

@@ -41,34 +41,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, log: Path, grpc_port: int | None = None,
-                 rest_port: int | None = None) -> ServerProcess:
+def start_server(model_dir: Path | None, log: Path, grpc_port: int | None = None,
+                 rest_port: int | None = None, *, config_file: Path | None = None,
+                 model_name: str = MODEL_NAME) -> ServerProcess:
+    """``tfship serve`` of ``model_dir`` as ``model_name``, or of the models a config file lists."""
     grpc_port = grpc_port or free_port()
     rest_port = rest_port or free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    command = [sys.executable, "-m", "tfship.cli", "serve", "--model", str(model_dir), "--model_name", MODEL_NAME,
+    models = (["--model_config_file", str(config_file)] if config_file is not None
+              else ["--model", str(model_dir), "--model_name", model_name])
+    command = [sys.executable, "-m", "tfship.cli", "serve", *models,
                "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     return ServerProcess(f"grpc://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}", model_dir, process, log)
 
 
-def wait_until_available(server: ServerProcess, timeout: float = READY_TIMEOUT_S) -> None:
+def wait_until_available(server: ServerProcess, timeout: float = READY_TIMEOUT_S,
+                         models: tuple[str, ...] = (MODEL_NAME,)) -> None:
     deadline = time.monotonic() + timeout
-    url = f"{server.rest}/v1/models/{MODEL_NAME}"
-    while time.monotonic() < deadline:
+    pending = list(models)
+    while pending and time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(f"tfship serve exited with {server.process.returncode}:\n{server.log_tail()}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
+            with urllib.request.urlopen(f"{server.rest}/v1/models/{pending[0]}", timeout=2) as answer:
                 states = [v.get("state") for v in json.load(answer).get("model_version_status", [])]
                 if "AVAILABLE" in states:
-                    return
+                    pending.pop(0)
+                    continue
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             pass
         time.sleep(0.3)
-    stop_server(server)
-    pytest.fail(f"tfship serve not AVAILABLE at {url} within {timeout:.0f} s:\n{server.log_tail()}")
+    if pending:
+        stop_server(server)
+        pytest.fail(f"tfship serve: {pending[0]} not AVAILABLE at {server.rest} within {timeout:.0f} s:\n"
+                    f"{server.log_tail()}")
 
 
 def stop_server(server: ServerProcess) -> None:

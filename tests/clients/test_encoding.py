@@ -36,10 +36,20 @@ def test_rest_decodes_both_answer_formats():
     scores = np.random.default_rng(1).random((2, 10), dtype=np.float32)
     as_json = json.loads(json.dumps(scores.tolist()))
     for body in ({"outputs": as_json}, {"outputs": {"scores": as_json, "other": [1, 2]}},
-                 {"predictions": as_json}, {"predictions": [{"scores": r} for r in as_json]}):
-        np.testing.assert_array_equal(decode_predict(body, "scores", "srv"), scores)
+                 {"predictions": as_json}, {"predictions": [{"scores": r, "other": 1} for r in as_json]}):
+        decoded = decode_predict(body, ("scores",), "srv")
+        assert list(decoded) == ["scores"]
+        np.testing.assert_array_equal(decoded["scores"], scores)
     with pytest.raises(ProtocolError, match="neither"):
-        decode_predict({"error": "x"}, "scores", "srv")
+        decode_predict({"error": "x"}, ("scores",), "srv")
+
+
+def test_rest_decodes_string_outputs_and_base64():
+    # TF Serving writes DT_STRING outputs as JSON strings, and binary ones (names ending in _bytes)
+    # as {"b64": ...} (api_rest.md, "Encoding binary values").
+    body = {"outputs": {"scores": [[0.25, 0.75]], "classes": [["cat", {"b64": "ZG9n"}]]}}
+    decoded = decode_predict(body, ("scores", "classes"), "srv")
+    assert decoded["classes"].tolist() == [["cat", "dog"]] and decoded["classes"].dtype == object
 
 
 def test_rest_classify_round_trip(batch):
@@ -54,18 +64,27 @@ def test_classify_rows_are_reordered_to_the_first_rows_labels():
     labels, scores = _rows_to_scores([[("0", 0.1), ("1", 0.9)], [("1", 0.3), ("0", 0.7)]], 2, "srv")
     assert labels == ("0", "1")
     np.testing.assert_array_equal(scores, np.array([[0.1, 0.9], [0.7, 0.3]], np.float32))
-    with pytest.raises(ProtocolError, match="result 1 has labels"):
-        _rows_to_scores([[("0", 0.1), ("1", 0.9)], [("0", 0.3), ("2", 0.7)]], 2, "srv")
+
+
+def test_top_k_classes_that_differ_per_image_keep_their_own_labels():
+    # A top-k classifier names different classes per image: each image ranks only its own.
+    labels, scores = _rows_to_scores([[("0", 0.1), ("1", 0.9)], [("0", 0.3), ("2", 0.7)]], 2, "srv")
+    assert labels == ("0", "1", "2")
+    p = Prediction(scores, labels, "m", None)
+    assert [[(r.label, round(r.score, 2)) for r in row] for row in p.top_k(3)] == [
+        [("1", 0.9), ("0", 0.1)], [("2", 0.7), ("0", 0.3)]]
+    with pytest.raises(ProtocolError, match="repeats a label"):
+        _rows_to_scores([[("0", 0.1), ("0", 0.9)]], 1, "srv")
 
 
 def test_grpc_request_is_packed_tensor_content(batch):
     client = GrpcClient("grpc://localhost:1", "mnist", version=3)
-    request = client.build_predict_request(batch, "predict_images", "images", "scores")
+    request = client.build_predict_request(batch, "predict_images", "images", ("scores",))
     tensor = request.inputs["images"]
     assert tensor.tensor_content == batch.astype("<f4").tobytes() and not tensor.float_val
     assert [d.size for d in tensor.tensor_shape.dim] == [4, 784]
     assert (request.model_spec.name, request.model_spec.version.value) == ("mnist", 3)
-    assert request.model_spec.signature_name == "predict_images"
+    assert request.model_spec.signature_name == "predict_images" and list(request.output_filter) == ["scores"]
     client.close()
 
 

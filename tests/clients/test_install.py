@@ -79,7 +79,7 @@ def test_cli_works_from_the_client_venv(client_bin, server, tmp_path, mnist):
     Image.fromarray(255 - mnist.test.images[0].reshape(28, 28)).resize((56, 56)).save(image)
     for address in (server.grpc, server.rest):
         result = _run(client_bin / "tfship", "predict", "--server", address, "--model", "mnist", image, timeout=60)
-        assert "top 3:" in result.stdout and result.stdout.split()[1] == str(int(mnist.test.labels[0]))
+        assert "top 3:" in result.stdout and result.stdout.splitlines()[-1].split()[1] == str(int(mnist.test.labels[0]))
     status = _run(client_bin / "tfship", "status", "--server", server.grpc)
     assert "AVAILABLE" in status.stdout
     down = _run(client_bin / "tfship", "status", "--server", "grpc://127.0.0.1:9", "--attempts", "1", check=False)

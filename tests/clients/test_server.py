@@ -14,6 +14,7 @@ from live_server import MODEL_NAME, free_port, start_server, stop_server, wait_u
 from PIL import Image
 
 from tfship.clients import GrpcClient, RestClient, RetryPolicy, ServerError, connect
+from tfship.errors import SignatureError
 from tfship.savedmodel import resolve_model
 
 # Same SavedModel, same TF kernels, float32 carried bit-exact both ways (packed bytes; JSON reprs
@@ -92,15 +93,27 @@ def test_unknown_model_surfaces_not_found_with_the_servers_message(server, trans
     assert info.value.http_status == http_status
 
 
-@pytest.mark.parametrize("transport, signature_code", [("grpc", "FAILED_PRECONDITION"), ("rest", "INVALID_ARGUMENT")])
-def test_unknown_version_and_signature_are_server_errors(server, transport, signature_code):
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_unknown_version_is_a_server_error_and_unknown_signature_names_the_choices(server, transport):
     with connect(getattr(server, transport), MODEL_NAME, version=99) as client, pytest.raises(ServerError) as info:
         client.status()
     assert info.value.code == "NOT_FOUND"
-    with connect(getattr(server, transport), MODEL_NAME) as client, pytest.raises(ServerError) as info:
+    with connect(getattr(server, transport), MODEL_NAME) as client, pytest.raises(SignatureError) as info:
         client.predict(np.zeros((1, 784), np.float32), signature="no_such_signature")
-    # TF Serving's code is FAILED_PRECONDITION; over REST it arrives as HTTP 400, read as INVALID_ARGUMENT.
-    assert info.value.code == signature_code and "no_such_signature" in info.value.message
+    assert str(info.value) == ("model 'mnist' version 1 has no signature 'no_such_signature'; it has: "
+                               "predict_images, serving_default")
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_mnist_contract_is_read_from_the_metadata(server, transport):
+    """TF Serving's MNIST names: predict_images is chosen (serving_default is the classify signature)."""
+    with connect(getattr(server, transport), MODEL_NAME) as client:
+        prediction = client.predict(np.zeros((2, 784), np.float32))
+        assert client._metadata_cache is not None  # read once, then reused
+        client.predict(np.zeros((1, 784), np.float32))
+    assert (prediction.input.signature, prediction.input.input_name, prediction.input.preprocessing) == (
+        "predict_images", "images", "mnist arrays")
+    assert prediction.labels_from == "indices" and prediction.labels == tuple("0123456789")
 
 
 def test_retry_reaches_a_server_that_starts_late(server, tmp_path):
@@ -153,7 +166,9 @@ def test_cli_predict_prints_label_confidence_and_top3(server, digit_files, mnist
     result = _cli("predict", "--server", getattr(server, transport), "--model", MODEL_NAME,
                   *map(str, digit_files))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    header, *lines = result.stdout.strip().splitlines()
+    assert header == (f"# {MODEL_NAME}{' version 1' if transport == 'grpc' else ''}: signature 'predict_images', "
+                      "input 'images' float32 3x784 (grayscale 28x28 (flat), mnist, values 0..1); labels: indices")
     assert len(lines) == 3 and all("top 3:" in line for line in lines)
     as_json = _cli("predict", "--server", getattr(server, transport), "--json", *map(str, digit_files))
     predictions = json.loads(as_json.stdout)["predictions"]
