@@ -81,7 +81,7 @@ def codec_costs() -> list[dict]:
 
             def rest_round(fmt=fmt, answer_text=answer_text, batch=batch):
                 encode_predict(batch, "predict_images", "images", fmt)
-                decode_predict(json.loads(answer_text), "scores", "bench")
+                decode_predict(json.loads(answer_text), ("scores",), "bench")
 
             size = len(encode_predict(batch, "predict_images", "images", fmt))
             rows.append({"encoding": f"rest json {fmt}", "images": n, "ms": _median_ms(rest_round),
@@ -126,12 +126,12 @@ def round_trips(grpc_target: str, rest_url: str) -> list[dict]:
 
 def _start_server(model: Path):
     sys.path.insert(0, str(REPO / "tests" / "clients"))
-    import conftest  # the tests' server helpers: free ports, start, wait until AVAILABLE
+    import live_server  # the tests' server helpers: free ports, start, wait until AVAILABLE
 
     log = Path(tempfile.mkdtemp()) / "serve.log"
-    server = conftest.start_server(model, log)
-    conftest.wait_until_available(server)
-    return server, conftest.stop_server
+    server = live_server.start_server(model, log)
+    live_server.wait_until_available(server)
+    return server, live_server.stop_server
 
 
 def install_size() -> dict:

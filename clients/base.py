@@ -88,6 +88,8 @@ class ModelClient(ABC):
         self.retry = retry
         self.labels = tuple(labels) if labels is not None else None
         self._metadata_cache: Metadata | None = None
+        self._plans: dict[tuple, PredictPlan] = {}  # plans made from ``_plans_of``
+        self._plans_of: Metadata | None = None
         self._cache_lock = threading.Lock()
 
     # -- the API -----------------------------------------------------------------------------
@@ -119,7 +121,17 @@ class ModelClient(ABC):
     def plan(self, signature: str | None = None, input_name: str | None = None,
              output_name: str | None = None, *, refresh: bool = False) -> PredictPlan:
         """Which signature, input and outputs ``predict`` uses (``SignatureError`` says why none)."""
-        return plan_predict(self.metadata(refresh=refresh), signature, input_name, output_name)
+        metadata = self.metadata(refresh=refresh)
+        key = (signature, input_name, output_name)
+        with self._cache_lock:
+            plan = self._plans.get(key) if self._plans_of is metadata else None
+        if plan is None:
+            plan = plan_predict(metadata, signature, input_name, output_name)
+            with self._cache_lock:
+                if self._plans_of is not metadata:
+                    self._plans, self._plans_of = {}, metadata
+                self._plans[key] = plan
+        return plan
 
     def predict_tensor(self, batch: np.ndarray, plan: PredictPlan, form: InputForm | None = None) -> Prediction:
         """Send a batch already in the input's form (see ``inputs.encode``) and read scores and labels."""

@@ -111,12 +111,13 @@ def _connect(options: ClientArgs, labels: list[str] | None = None):
 
 
 def _check_files(paths: list[Path]) -> None:
-    """Every input exists before anything is sent: a wrong path fails fast, naming itself."""
-    from tfship.clients.errors import ImageError
+    """Every input is read once before the server is asked anything: a bad file fails fast, naming
+    itself (how it becomes a tensor depends on the model, so it is converted after the metadata)."""
+    from tfship.clients.images import decode_image
+    from tfship.clients.inputs import load_npy
 
     for path in paths:
-        if not path.is_file():
-            raise ImageError(f"{'array' if path.suffix.lower() == '.npy' else 'image'} file '{path}' does not exist")
+        load_npy(path) if path.suffix.lower() == ".npy" else decode_image(path, "RGB")
 
 
 def _read_labels(path: Path | None) -> list[str] | None:
@@ -200,9 +201,11 @@ def _status(options: ClientArgs) -> int:
 def _metadata(options: ClientArgs) -> int:
     with _connect(options) as client:
         metadata = client.metadata()
+    choice = _predict_choice(metadata)
     if options.as_json:
         _print_json({"server": options.server, "model": metadata.model, "version": metadata.version,
-                     "signatures": {name: asdict(sig) for name, sig in metadata.signatures.items()}})
+                     "signatures": {name: asdict(sig) for name, sig in metadata.signatures.items()},
+                     "predict": choice})
         return 0
     print(f"{metadata.model}  version {metadata.version}")
     for name, sig in metadata.signatures.items():
@@ -213,7 +216,27 @@ def _metadata(options: ClientArgs) -> int:
             for tensor_name, spec in tensors.items():
                 shape = "unknown rank" if spec.shape is None else "[" + ", ".join(map(str, spec.shape)) + "]"
                 print(f"    {kind} {tensor_name}: {spec.dtype} {shape}")
+    if "error" in choice:
+        print(f"tfship predict: {choice['error']}")
+    else:
+        image = f"{choice['image']} images, " if choice["image"] else "arrays only, "
+        print(f"tfship predict uses: signature '{choice['signature']}', input '{choice['input']}' ({image}"
+              f"{choice['dtype']}), scores '{choice['scores']}', labels "
+              + (f"'{choice['labels']}'" if choice["labels"] else "from indices"))
     return 0
+
+
+def _predict_choice(metadata) -> dict:
+    """What ``tfship predict`` would send to this model, or why it cannot choose."""
+    from tfship.clients.signatures import plan_predict
+    from tfship.errors import SignatureError
+
+    try:
+        plan = plan_predict(metadata)
+    except SignatureError as e:
+        return {"error": str(e)}
+    return {"signature": plan.signature, "input": plan.input_name, "dtype": plan.dtype.name,
+            "image": plan.layout.describe() if plan.layout else None, "scores": plan.scores, "labels": plan.labels}
 
 
 def _print_json(data: dict) -> None:

@@ -1,5 +1,7 @@
 """Turn arrays and image files into MNIST's input form: float32 (N, 784) in [0, 1], light digit on dark.
 
+(``inputs.py`` uses this for 28x28x1 and 784-vector inputs, and resizes files for every other model.)
+
 The file preprocessing is a contract shared with the iOS demo app (docs/CLIENTS.md, "Preprocessing");
 change both or neither. Steps, for one decoded image:
 

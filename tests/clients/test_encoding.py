@@ -147,3 +147,20 @@ def test_a_non_retryable_error_is_not_retried():
     with pytest.raises(ServerError, match="NOT_FOUND"):
         client._with_retries(failing)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.5], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]),      # fewer values: the last one repeats
+    ([], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),         # none: zeros
+    ([1, 2, 3, 4, 5, 6, 7], [[1, 2, 3], [4, 5, 6]]),  # more: the first six
+])
+def test_answers_with_short_value_lists_fill_as_tensorflow(values, expected):
+    """The server's conversion (tfship.tensorproto, TensorFlow's Tensor::FromProto rule) reads the
+    clients' answers too: an output sent as a short float_val list decodes as TF Serving's would."""
+    from tfship.clients import _proto
+    from tfship.clients.tensors import from_tensor_proto
+
+    tensor = _proto.TensorProto(dtype=1, float_val=values)
+    tensor.tensor_shape.dim.add(size=2)
+    tensor.tensor_shape.dim.add(size=3)
+    np.testing.assert_array_equal(from_tensor_proto(tensor), np.array(expected, np.float32))

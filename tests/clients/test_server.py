@@ -183,6 +183,9 @@ def test_cli_status_and_metadata(server):
     assert json.loads(status.stdout)["versions"][0]["state"] == "AVAILABLE"
     text = _cli("metadata", "--server", server.rest)
     assert text.returncode == 0 and "predict_images" in text.stdout and "DT_FLOAT [-1, 784]" in text.stdout
+    assert text.stdout.strip().splitlines()[-1] == (
+        "tfship predict uses: signature 'predict_images', input 'images' (grayscale 28x28 (flat) images, float32), "
+        "scores 'scores', labels from indices")
 
 
 @pytest.mark.parametrize("args, words", [
