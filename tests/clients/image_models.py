@@ -1,9 +1,11 @@
 """Small served image classifiers other than MNIST, built the way users build them today (Keras 3,
 ``model.export()``), for the clients to read: an RGB float model, a grayscale uint8 model of a
-non-square size, and a model whose signature returns class names beside the scores."""
+non-square size, a model whose signature returns class names beside the scores, and a model whose
+next version (staged, published by a test) takes another input."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ RGB_SHAPE = (32, 32, 3)  # keras.Input(shape=(32, 32, 3), name="pixels"), float3
 GRAY_U8_SHAPE = (24, 20, 1)  # H != W, so a swapped resize shows
 FLAT_RGB = (8, 8, 3)  # the labelled model takes flat [N, 192] RGB pixels
 LABELS = ("cat", "dog", "bird", "fish")
+SWAP_V2_SHAPE = (16, 16, 3)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,13 @@ def build_models(root: Path) -> dict[str, ServedModel]:
 
     module = Labelled()
     tf.saved_model.save(module, str(root / "labelled" / "1"), signatures={"serving_default": module.classify})
-    return {name: ServedModel(name, root / name) for name in ("rgb", "gray_u8", "labelled")}
+
+    # "swap" serves the RGB model as version 1; version 2, staged beside it for a test to publish,
+    # takes another input (name and size): a client's cached metadata goes stale.
+    shutil.copytree(root / "rgb" / "1", root / "swap" / "1")
+    swapped = _classifier(keras, keras.Input(shape=SWAP_V2_SHAPE, name="image"), 5, seed=4)
+    swapped.export(str(root / "swap_v2_staged"), verbose=False)
+    return {name: ServedModel(name, root / name) for name in ("rgb", "gray_u8", "labelled", "swap")}
 
 
 def write_config(models: dict[str, ServedModel], path: Path) -> Path:

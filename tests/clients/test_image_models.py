@@ -5,12 +5,14 @@ over gRPC and REST, from Python and the CLI, compared with the model run in proc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
-from image_models import FLAT_RGB, GRAY_U8_SHAPE, LABELS, RGB_SHAPE, build_models, write_config
+from image_models import FLAT_RGB, GRAY_U8_SHAPE, LABELS, RGB_SHAPE, SWAP_V2_SHAPE, build_models, write_config
 from live_server import start_server, stop_server, wait_until_available
 from PIL import Image
 
@@ -39,7 +41,7 @@ def in_process(served):
 
     _, models = served
     signatures = {name: tf.saved_model.load(str(m.base / "1")).signatures["serving_default"]
-                  for name, m in models.items()}
+                  for name, m in models.items() if name != "swap"}
 
     def run(name: str, **inputs) -> dict[str, np.ndarray]:
         return {k: v.numpy() for k, v in signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items()}
@@ -144,3 +146,25 @@ def test_wrong_signature_and_input_names_say_what_the_model_has(served, photos):
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
         "predict: error: signature 'serving_default' of model 'rgb' version 1 has no input 'images'; "
         "its inputs: pixels DT_FLOAT [-1, 32, 32, 3]")
+
+
+def test_a_new_version_that_takes_another_input_is_read_again(served, photos):
+    """The metadata is cached per client; when the server refuses a request because a new version
+    takes another input, the client reads the metadata again once and sends what it now takes."""
+    proc, models = served
+    clients = [connect(proc.grpc, "swap"), connect(proc.rest, "swap")]
+    try:
+        before = [client.predict(photos[:1]).input for client in clients]
+        assert [(f.input_name, f.shape) for f in before] == [("pixels", (1, *RGB_SHAPE))] * 2
+        base = models["swap"].base
+        os.rename(base.parent / "swap_v2_staged", base / "2")  # one rename: the poller never sees half of it
+        deadline = time.monotonic() + 60
+        while [v.version for v in clients[0].status().versions if v.state == "AVAILABLE"] != [2]:
+            assert time.monotonic() < deadline, "version 2 did not replace version 1 within 60 s"
+            time.sleep(0.3)
+        after = [client.predict(photos[:1]) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+    assert [(p.input.input_name, p.input.shape) for p in after] == [("image", (1, *SWAP_V2_SHAPE))] * 2
+    assert after[0].version == 2 and all(p.scores.shape == (1, 5) for p in after)
