@@ -28,6 +28,10 @@ START_TIMEOUT_S = 30.0
 # but the shared 2-core machine can stall a process for seconds.
 PAGE_TIMEOUT_S = 30.0
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+# The second model the tests serve: an image classifier that is not MNIST (conftest.rgb_base).
+RGB_MODEL = "rgb"
+RGB_SHAPE = (32, 32, 3)
+RGB_CLASSES = 5
 
 
 @dataclass
@@ -61,6 +65,32 @@ def start_playground(server: str, log: Path, *extra: str) -> Playground:
         process.wait(timeout=10)
         pytest.fail(f"tfship playground did not start: stdout {line!r}, stderr:\n{log.read_text(errors='replace')}")
     return Playground(match.group(0).decode(), process, log)
+
+
+def start_model_server(config_file: Path, log: Path):
+    """``tfship serve --model_config_file`` on free loopback ports (several models, one TensorFlow start)."""
+    from live_server import ServerProcess, free_port
+
+    grpc_port, rest_port = free_port(), free_port()
+    command = [sys.executable, "-m", "tfship.cli", "serve", "--model_config_file", str(config_file),
+               "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    return ServerProcess(f"grpc://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}", config_file, process, log)
+
+
+def wait_for_model(rest: str, name: str, timeout: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, doc = get_json(f"{rest}/v1/models/{name}")
+        except (urllib.error.URLError, ConnectionError, ValueError):
+            status, doc = 0, {}
+        if status == 200 and any(v.get("state") == "AVAILABLE" for v in doc.get("model_version_status", [])):
+            return
+        time.sleep(0.3)
+    pytest.fail(f"model '{name}' did not become AVAILABLE at {rest} within {timeout:.0f} s")
 
 
 def get_json(url: str, data: bytes | None = None) -> tuple[int, dict]:

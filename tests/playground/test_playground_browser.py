@@ -11,10 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from live_server import MODEL_NAME, free_port
-from playground_helpers import PAGE_TIMEOUT_S, get_json, start_playground
+from live_server import MODEL_NAME
+from playground_helpers import PAGE_TIMEOUT_S, RGB_CLASSES, RGB_MODEL, RGB_SHAPE, get_json, start_playground
 from tfship.clients import RestClient
 from tfship.clients import images as client_images
+from tfship.clients.rest_client import encode_predict
 
 # The page computes in float64 and rounds to float32 where NumPy stores float32: inputs agree to
 # float32 rounding (~6e-8 of 1.0) plus BOX averaging's summation order; 1e-6 leaves room for both.
@@ -186,16 +187,11 @@ def test_an_unknown_model_shows_the_servers_own_words(browser, playground, model
     assert text == f"The model server answered HTTP 404: {answer['error']}"
 
 
-def test_a_stopped_server_shows_a_readable_error(browser, tmp_path):
-    port = free_port()  # nothing listens: what the playground sees of a stopped server
-    pg = start_playground(f"http://127.0.0.1:{port}", tmp_path / "pg.log")
-    try:
-        _open(browser, f"{pg.url}/?model={MODEL_NAME}")
-        text = _wait(browser, "const e = document.getElementById('error'); return !e.hidden && e.textContent",
-                     "an error")
-    finally:
-        pg.stop()
-    assert text == f"Playground: cannot reach the model server at http://127.0.0.1:{port}: connection refused"
+def test_a_stopped_server_shows_a_readable_error(browser, playground_without_server):
+    pg, server = playground_without_server
+    _open(browser, f"{pg.url}/?model={MODEL_NAME}")
+    text = _wait(browser, "const e = document.getElementById('error'); return !e.hidden && e.textContent", "an error")
+    assert text == f"Playground: cannot reach the model server at {server}: connection refused"
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +234,43 @@ def test_the_run_view_shows_the_manifest_and_parity_report(browser, model_server
     onnx = next(r for r in rows["parity"] if r[0] == "model.onnx")
     onnx_report = next(a for a in report["artifacts"] if a["path"] == "model.onnx")
     assert onnx[2] == "pass" and onnx[3] == f"{onnx_report['max_abs_diff']:.2e}"
+
+
+def _choose(browser, select_id: str, value: str) -> None:
+    browser.execute_script("const s = document.getElementById(arguments[0]); s.value = arguments[1]; "
+                           "s.dispatchEvent(new Event('change'));", select_id, value)
+
+
+@pytest.mark.parametrize("value_range, scale", [("0..1", lambda v: v / 255.0), ("-1..1", lambda v: v / 127.5 - 1.0),
+                                                ("0..255", lambda v: v)])
+def test_an_rgb_model_gets_the_image_resized_in_the_chosen_value_range(browser, playground, model_server, tmp_path,
+                                                                        value_range, scale):
+    from PIL import Image
+
+    _open(browser, f"{playground.url}/?model={RGB_MODEL}")
+    _wait(browser, "return document.getElementById('signature')", "the model's signatures")
+    _choose(browser, "value-range", value_range)
+    rng = np.random.default_rng(11)
+    cases = {
+        # The model's own size: the pixels arrive unchanged, in H, W, C order.
+        "exact.png": rng.integers(0, 256, size=RGB_SHAPE, dtype=np.uint8),
+        # Another size and aspect: resized to H x W; one colour stays that colour under any filter.
+        "solid.png": np.broadcast_to(np.array([200, 100, 50], np.uint8), (45, 70, 3)),
+    }
+    for name, pixels in cases.items():
+        png = tmp_path / name
+        Image.fromarray(np.ascontiguousarray(pixels)).save(png)
+        before = _requests(browser)
+        _drop(browser, png)
+        last = _last(browser, "file", before)
+        expected_input = scale(np.asarray(pixels if name == "exact.png" else
+                                          np.broadcast_to(pixels[0, 0], RGB_SHAPE), dtype=np.float64))
+        np.testing.assert_allclose(np.reshape(last["input"], RGB_SHAPE), expected_input, rtol=0, atol=INPUT_TOL,
+                                   err_msg=name)
+        # The page's answer is the server's for that input (sent here by the Python client's encoder).
+        body = encode_predict(expected_input[np.newaxis].astype(np.float32), last["signature"], "pixels", "columnar")
+        status, direct = get_json(f"{model_server.rest}/v1/models/{RGB_MODEL}:predict", body)
+        assert status == 200, direct
+        np.testing.assert_allclose(last["scores"], np.ravel(direct["outputs"]), rtol=0, atol=SCORE_TOL)
+        assert len(last["scores"]) == RGB_CLASSES
+        assert last["labels"] == [str(i) for i in range(RGB_CLASSES)]  # no labels known: class indices
