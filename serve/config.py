@@ -4,6 +4,8 @@
   ``tensorflow_serving.config.model_server_config_pb2``: models, base paths, version policy, labels.
 - batching parameters (``--batching_parameters_file``): text ``BatchingParameters``.
 - monitoring config (``--monitoring_config_file``): text ``MonitoringConfig`` (Prometheus path).
+- SSL config (``--ssl_config_file``): text ``SSLConfig`` (gRPC TLS and mutual TLS).
+- gRPC channel arguments (``--grpc_channel_arguments``) and a session ``ConfigProto``'s thread counts.
 
 :func:`write_container_config` writes all three from a model folder, so the container's files
 describe the model they ship with.
@@ -70,6 +72,28 @@ class BatchingOptions:
 class MonitoringOptions:
     prometheus_enabled: bool = False
     prometheus_path: str = DEFAULT_PROMETHEUS_PATH
+
+
+@dataclass(frozen=True)
+class SSLOptions:
+    """TF Serving's ``SSLConfig``: PEM texts, and whether clients must show a certificate ``custom_ca`` signed."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How versions load (TF Serving's ``ServerCore::Options`` and ``SessionBundleConfig``)."""
+
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    max_num_load_retries: int = 0  # tfship's library default; the CLI passes TF Serving's 5
+    load_retry_interval_seconds: float = 60.0
+    enable_model_warmup: bool = True
+    warmup_iterations: int = 1
+    allow_version_labels_for_unavailable_models: bool = False
 
 
 def _read_text_proto(path: Path, message, what: str):
@@ -164,6 +188,47 @@ def read_monitoring_file(path: Path) -> MonitoringOptions:
     p = _read_text_proto(path, monitoring_config_class()(), "monitoring config file")
     prometheus = p.prometheus_config
     return MonitoringOptions(prometheus.enable, prometheus.path or DEFAULT_PROMETHEUS_PATH)
+
+
+def read_ssl_file(path: Path) -> SSLOptions:
+    """``--ssl_config_file``: TF Serving requires a key and a certificate; ``client_verify`` needs a CA to
+    verify clients against (gRPC refuses mutual TLS without one; here it is a usage error up front)."""
+    from tfship.serve.protos import ssl_config_class
+
+    p = _read_text_proto(path, ssl_config_class()(), "SSL config file")
+    if not p.server_key or not p.server_cert:
+        raise UsageError(f"SSL config file '{path}' needs both server_key and server_cert (PEM text)")
+    if p.client_verify and not p.custom_ca:
+        raise UsageError(f"SSL config file '{path}' sets client_verify but no custom_ca to verify clients with")
+    return SSLOptions(p.server_key, p.server_cert, p.custom_ca, p.client_verify)
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments`` as TF Serving reads it (``server.cc``, parseGrpcChannelArgs):
+    ``key=value`` pairs joined by commas; a value that is a 32-bit integer is passed as one."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--grpc_channel_arguments: '{item}' is not key=value")
+        try:
+            number = int(raw)
+        except ValueError:
+            pairs.append((key, raw))
+        else:
+            pairs.append((key, number) if -2**31 <= number < 2**31 else (key, raw))
+    return tuple(pairs)
+
+
+def read_session_config_threads(path: Path) -> tuple[int, int, list[str]]:
+    """``--tensorflow_session_config_file``: (intra_op, inter_op) thread counts (0: unset) from a text
+    ``ConfigProto``, and the names of the other fields it sets, which this runtime does not apply."""
+    from tensorflow.core.protobuf import config_pb2
+
+    p = _read_text_proto(path, config_pb2.ConfigProto(), "TensorFlow session config file")
+    others = [f.name for f, _ in p.ListFields()
+              if f.name not in ("intra_op_parallelism_threads", "inter_op_parallelism_threads")]
+    return p.intra_op_parallelism_threads, p.inter_op_parallelism_threads, others
 
 
 def model_config_text(models: list[ModelConfig]) -> str:

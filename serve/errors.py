@@ -45,6 +45,15 @@ class UnimplementedError(ServingError):
     code = "UNIMPLEMENTED"
 
 
+class DeadlineExceededError(ServingError):
+    code = "DEADLINE_EXCEEDED"
+
+
+# What TF Serving answers when a request outlives --rest_api_timeout_in_ms or its gRPC deadline: the
+# message of TensorFlow's session run timeout (RunOptions.timeout_in_ms, DirectSession).
+TIMEOUT_MESSAGE = "Timed out waiting for notification"
+
+
 class InternalError(ServingError):
     code = "INTERNAL"
 

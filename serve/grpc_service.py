@@ -8,6 +8,7 @@ becomes its gRPC status code and message (``errors.grpc_code``), anything else I
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 
@@ -15,21 +16,26 @@ from tfship.errors import UsageError
 from tfship.serve import config, messages, tensors
 from tfship.serve.aio import LoopBridge
 from tfship.serve.core import CLASSIFY_METHOD, REGRESS_METHOD, Classification, ServingCore
-from tfship.serve.errors import InvalidArgumentError, ServingError, grpc_code
+from tfship.serve.errors import TIMEOUT_MESSAGE, InvalidArgumentError, ServingError, grpc_code
 
 log = logging.getLogger("tfship.serve")
 ENTRYPOINT = "GRPC"
 
 
 def _rpc(method):
-    """Map a core error to the RPC's status; log and report INTERNAL for anything unexpected."""
+    """Map a core error to the RPC's status; log and report INTERNAL for anything unexpected. A call with a
+    deadline stops waiting for its answer then, with DEADLINE_EXCEEDED and the message TF Serving's session
+    gives (TF Serving turns the deadline into the session's RunOptions.timeout_in_ms)."""
 
     @functools.wraps(method)
     async def wrapper(self, request, context):
         import grpc
 
         try:
-            return await method(self, request, context)
+            async with asyncio.timeout(context.time_remaining()):
+                return await method(self, request, context)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE)
         except ServingError as e:
             await context.abort(grpc_code(e), e.message)
         except grpc.aio.AbortError:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from tfship.savedmodel import list_versions
 from tfship.serve.backends import backend_class
 from tfship.serve.backends.base import BackendOptions
-from tfship.serve.config import BatchingOptions, ModelConfig
+from tfship.serve.config import BatchingOptions, LoadOptions, ModelConfig
 from tfship.serve.errors import InvalidArgumentError, NotFoundError
+from tfship.serve.loading import load_version
 from tfship.serve.servable import Servable
 
 log = logging.getLogger("tfship.serve")
@@ -50,8 +51,10 @@ class ModelManager:
 
     def __init__(self, models: list[ModelConfig], batching: BatchingOptions | None = None,
                  on_batch: Callable[[str, int, int], None] | None = None,
-                 on_change: Callable[[], None] | None = None, backend: BackendOptions = BackendOptions()) -> None:
+                 on_change: Callable[[], None] | None = None, backend: BackendOptions = BackendOptions(),
+                 load: LoadOptions = LoadOptions()) -> None:
         self._models = {m.name: _Model(m) for m in models}
+        self._load_options = load  # retries, warmup, tags (serve/loading.py)
         self._batching = batching
         self._backend = backend
         self._load_key = backend_class(backend.kind).load_key
@@ -178,8 +181,9 @@ class ModelManager:
         log.info("loading model %s version %d from %s", cfg.name, version, path)
         key = self._load_key(path, self._backend)
         try:
-            servable = Servable(cfg.name, version, path, self._batching, self._on_batch, self._backend)
-            servable.warm_up()
+            servable = load_version(
+                lambda: Servable(cfg.name, version, path, self._batching, self._on_batch, self._backend),
+                path, self._load_options, self._stop, f"model {cfg.name} version {version}")
         except Exception as e:  # any load failure: log it, report it, keep serving the current version
             log.error("model %s version %d failed to load from %s; still serving %s: %s: %s",
                       cfg.name, version, path, self._available_versions(model) or "nothing",

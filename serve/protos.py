@@ -1,9 +1,10 @@
-"""TF Serving's batching and monitoring config messages, which ``tensorflow-serving-api`` does not ship.
+"""TF Serving's batching, monitoring and SSL config messages, which ``tensorflow-serving-api`` does not ship.
 
 The wheel has ``tensorflow_serving.config.model_server_config_pb2`` but neither
 ``servables/tensorflow/session_bundle_config_pb2`` (``BatchingParameters``) nor
-``config/monitoring_config_pb2`` (``MonitoringConfig``). The files users hand to
-``--batching_parameters_file`` and ``--monitoring_config_file`` are text-format protos, so we
+``config/monitoring_config_pb2`` (``MonitoringConfig``) nor ``config/ssl_config_pb2`` (``SSLConfig``).
+The files users hand to ``--batching_parameters_file``, ``--monitoring_config_file`` and
+``--ssl_config_file`` are text-format protos, so we
 declare the same messages (same package, names, field numbers and types as TF Serving's
 ``.proto`` files) in a private descriptor pool and parse with protobuf's own text parser: a
 field TF Serving would reject is rejected here too. The private pool keeps them out of the default
@@ -52,10 +53,16 @@ def _classes() -> dict:
     add(prometheus, "path", 2, T.TYPE_STRING)
     monitoring = f.message_type.add(name="MonitoringConfig")
     add(monitoring, "prometheus_config", 1, T.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")
+
+    ssl = f.message_type.add(name="SSLConfig")  # config/ssl_config.proto
+    add(ssl, "server_key", 1, T.TYPE_STRING)
+    add(ssl, "server_cert", 2, T.TYPE_STRING)
+    add(ssl, "custom_ca", 3, T.TYPE_STRING)
+    add(ssl, "client_verify", 4, T.TYPE_BOOL)
     pool.Add(f)
 
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-            for name in ("BatchingParameters", "PrometheusConfig", "MonitoringConfig")}
+            for name in ("BatchingParameters", "PrometheusConfig", "MonitoringConfig", "SSLConfig")}
 
 
 def _camel(name: str) -> str:
@@ -71,3 +78,8 @@ def batching_parameters_class():
 def monitoring_config_class():
     """The ``tensorflow.serving.MonitoringConfig`` message class."""
     return _classes()["MonitoringConfig"]
+
+
+def ssl_config_class():
+    """The ``tensorflow.serving.SSLConfig`` message class."""
+    return _classes()["SSLConfig"]

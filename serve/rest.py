@@ -9,6 +9,7 @@ loop, large ones and every other call on the core's worker threads (:data:`INLIN
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -17,7 +18,8 @@ from urllib.parse import unquote
 from tfship.serve import json_api, messages
 from tfship.serve.aio import LoopBridge
 from tfship.serve.core import ModelRef, ServingCore
-from tfship.serve.errors import (InvalidArgumentError, RequestTooLargeError, ServingError, http_status)
+from tfship.serve.errors import (TIMEOUT_MESSAGE, DeadlineExceededError, InvalidArgumentError, RequestTooLargeError,
+                                 ServingError, http_status)
 from tfship.serve.metrics import Metrics
 
 log = logging.getLogger("tfship.serve")
@@ -121,9 +123,19 @@ def _error_json(message: str) -> str:
     return json.dumps({"error": message})
 
 
+# TF Serving's CORS headers (model_servers/http_rest_api_util.cc, AddCORSHeaders).
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                "Access-Control-Allow-Headers": "Content-Type"}
+
+
 def build_app(core: ServingCore, max_body_bytes: int, metrics: Metrics | None = None,
-              metrics_path: str | None = None):
-    """The Starlette app: ``/v1/...`` to :class:`RestHandler`, and Prometheus text at ``metrics_path``."""
+              metrics_path: str | None = None, timeout_ms: int = 0, cors: bool = False):
+    """The Starlette app: ``/v1/...`` to :class:`RestHandler`, and Prometheus text at ``metrics_path``.
+
+    ``timeout_ms`` > 0 (``--rest_api_timeout_in_ms``): a call not answered in time gets 504 with TF
+    Serving's DEADLINE_EXCEEDED message. ``cors`` (``--rest_api_enable_cors_support``): TF Serving's
+    CORS headers on every answer. An OPTIONS preflight is answered as TF Serving's HTTP server does
+    (model_servers/http_server.cc): 200 when its Origin is http(s)://..., else 400, both with no body."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -131,20 +143,30 @@ def build_app(core: ServingCore, max_body_bytes: int, metrics: Metrics | None = 
     from starlette.routing import Route
 
     handler = RestHandler(core)
+    extra = CORS_HEADERS if cors else {}
+    timeout = timeout_ms / 1000 if timeout_ms > 0 else None
 
     async def v1(request: Request) -> Response:
         path = request.url.path
+        if request.method == "OPTIONS":
+            ok = re.search(r"https?://", request.headers.get("origin", "")) is not None
+            return Response(b"", status_code=200 if ok else 400, headers=extra)
         if metrics is not None and metrics_path and path == metrics_path:
             body = await run_in_threadpool(metrics.render)
             return Response(body, media_type="text/plain; version=0.0.4")
         try:
             body = await _read_limited(request, max_body_bytes)
         except RequestTooLargeError as e:
-            return Response(_error_json(e.message), status_code=http_status(e), media_type=_JSON)
-        status, text = await handler.handle(request.method, path, body)
-        return Response(text, status_code=status, media_type=_JSON)
+            return Response(_error_json(e.message), status_code=http_status(e), media_type=_JSON, headers=extra)
+        try:
+            async with asyncio.timeout(timeout):  # a timer on this task, no task of its own
+                status, text = await handler.handle(request.method, path, body)
+        except TimeoutError:
+            error = DeadlineExceededError(TIMEOUT_MESSAGE)
+            status, text = http_status(error), _error_json(error.message)
+        return Response(text, status_code=status, media_type=_JSON, headers=extra)
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
     return Starlette(routes=[Route("/{path:path}", v1, methods=methods)])
 
 

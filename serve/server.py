@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tfship.errors import UsageError
 from tfship.serve.backends.base import BackendOptions
-from tfship.serve.config import BatchingOptions, ModelConfig, MonitoringOptions, read_model_config_file
+from tfship.serve.config import (BatchingOptions, LoadOptions, ModelConfig, MonitoringOptions, SSLOptions,
+                                 read_model_config_file)
 from tfship.serve.core import ServingCore
 from tfship.serve.errors import ServingError
 from tfship.serve.manager import ModelManager
@@ -51,19 +52,28 @@ class ServerOptions:
     backend: BackendOptions = BackendOptions()  # --backend: which runtime computes (serve/backends/)
     reuse_port: bool = False  # SO_REUSEPORT on both ports: several worker processes share them (workers.py)
     grace_seconds: float = 30.0
+    grpc_socket_path: str | None = None  # --grpc_socket_path: gRPC on a UNIX socket too
+    ssl: SSLOptions | None = None  # --ssl_config_file: TLS (client_verify: mutual TLS) on every gRPC listener
+    use_alts: bool = False  # --use_alts_credentials
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()  # --grpc_channel_arguments
+    rest_timeout_ms: int = 30000  # --rest_api_timeout_in_ms (<= 0: none)
+    cors: bool = False  # --rest_api_enable_cors_support
+    load: LoadOptions = LoadOptions()  # tags, load retries, warmup, labels for unavailable versions
+    tensor_content: bool = False  # --enable_serialization_as_tensor_content
 
 
 class ModelServer:
     def __init__(self, options: ServerOptions) -> None:
         if not options.models:
             raise UsageError("no model to serve: give --model, --model_base_path or --model_config_file")
-        if options.grpc_port is None and options.rest_port is None:
+        if options.grpc_port is None and options.rest_port is None and options.grpc_socket_path is None:
             raise UsageError("both gRPC and REST are turned off; nothing would answer")
         self.options = options
         self.metrics = Metrics() if options.monitoring.prometheus_enabled else None
         self.manager = ModelManager(list(options.models), options.batching,
                                     self.metrics.observe_batch if self.metrics else None, _refreeze_heap,
-                                    options.backend.or_threads(options.intra_op_threads, options.inter_op_threads))
+                                    options.backend.or_threads(options.intra_op_threads, options.inter_op_threads),
+                                    load=options.load)
         self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None,
                                 options.worker_threads,
                                 limits_for_request_bytes(options.max_request_bytes, options.max_tensor_bytes))
@@ -85,7 +95,7 @@ class ModelServer:
         if self.options.model_config_file is not None and self.options.config_poll_seconds > 0:
             self._config_watcher = threading.Thread(target=self._watch_config, name="config-poller", daemon=True)
             self._config_watcher.start()
-        if self.options.grpc_port is not None:
+        if self.options.grpc_port is not None or self.options.grpc_socket_path is not None:
             self._start_grpc()
         if self.options.rest_port is not None:
             self._start_rest()
@@ -113,15 +123,34 @@ class ModelServer:
         self._grpc_loop = asyncio.new_event_loop()
         self._grpc_thread = threading.Thread(target=self._grpc_loop.run_forever, name="grpc", daemon=True)
         self._grpc_thread.start()
-        address = f"{_bracket(self.options.host)}:{self.options.grpc_port}"
+        addresses = []
+        if self.options.grpc_port is not None:
+            addresses.append(f"{_bracket(self.options.host)}:{self.options.grpc_port}")
+        if self.options.grpc_socket_path is not None:
+            addresses.append(f"unix:{self.options.grpc_socket_path}")
         try:
-            self._grpc, self._health, self.grpc_port = asyncio.run_coroutine_threadsafe(
-                self._serve_grpc(address), self._grpc_loop).result()
+            self._grpc, self._health, ports = asyncio.run_coroutine_threadsafe(
+                self._serve_grpc(addresses), self._grpc_loop).result()
         except RuntimeError as e:
             self._grpc_loop.call_soon_threadsafe(self._grpc_loop.stop)
-            raise UsageError(f"cannot listen for gRPC on {address}: {e}") from e
+            raise UsageError(f"cannot listen for gRPC on {' and '.join(addresses)}: {e}") from e
+        if self.options.grpc_port is not None:
+            self.grpc_port = ports[0]
 
-    async def _serve_grpc(self, address: str):
+    def _credentials(self):
+        """gRPC server credentials as TF Serving builds them (server.cc, BuildServerCredentials); None: insecure."""
+        import grpc
+
+        ssl = self.options.ssl
+        if ssl is not None:
+            return grpc.ssl_server_credentials([(ssl.server_key.encode(), ssl.server_cert.encode())],
+                                               root_certificates=ssl.custom_ca.encode() or None,
+                                               require_client_auth=ssl.client_verify)
+        if self.options.use_alts:
+            return grpc.alts_server_credentials()
+        return None
+
+    async def _serve_grpc(self, addresses: list[str]):
         import grpc
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -130,15 +159,18 @@ class ModelServer:
         limit = self.options.max_request_bytes
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                           ("grpc.max_send_message_length", limit),
-                                          ("grpc.so_reuseport", int(self.options.reuse_port))])
+                                          ("grpc.so_reuseport", int(self.options.reuse_port)),
+                                          *self.options.grpc_channel_arguments])
         add_services(server, self.core)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        port = server.add_insecure_port(address)
+        credentials = self._credentials()
+        ports = [server.add_insecure_port(a) if credentials is None else server.add_secure_port(a, credentials)
+                 for a in addresses]
         await server.start()
         for service in ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"):
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-        return server, health_servicer, port
+        return server, health_servicer, ports
 
     async def _stop_grpc(self, grace: float) -> None:
         await self._health.enter_graceful_shutdown()
@@ -153,7 +185,8 @@ class ModelServer:
         self.rest_port = sock.getsockname()[1]
         mon = self.options.monitoring
         app = build_app(self.core, self.options.max_request_bytes, self.metrics,
-                        mon.prometheus_path if mon.prometheus_enabled else None)
+                        mon.prometheus_path if mon.prometheus_enabled else None, self.options.rest_timeout_ms,
+                        self.options.cors)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=int(self.options.grace_seconds))
         self._uvicorn = uvicorn.Server(config)

@@ -32,6 +32,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("export", "tfship.export.cli", "export a SavedModel to TFLite, ONNX and CoreML (= export-all)", "export"),
     Subcommand("verify", "tfship.export.verify_cli", "check every exported artifact against the SavedModel", "export"),
     Subcommand("serve", "tfship.serve.cli", "serve SavedModels behind TensorFlow Serving's REST and gRPC APIs", "serve"),
+    Subcommand("warmup", "tfship.serve.warmup", "write TF Serving's warmup requests file into SavedModel versions",
+               "serve"),
     Subcommand("predict", "tfship.clients.cli", "classify images with a served model (gRPC or REST)", "client"),
     Subcommand("status", "tfship.clients.cli", "show a served model's version status", "client"),
     Subcommand("metadata", "tfship.clients.cli", "show a served model's signatures", "client"),

@@ -67,5 +67,13 @@ def save(keras_model, base: Path, labels: Sequence[str] = contract.MNIST_LABELS)
                 contract.CLASSIFY_SIGNATURE: module.classify,
             }
             tf.saved_model.save(module, str(tmp), signatures=signatures)
+        # TF Serving's warmup file (assets.extra/tf_serving_warmup_requests): the version is warm on its
+        # first request in tensorflow_model_server and in tfship serve.
+        from tfship.serve.warmup import write_for_saved_model
+
+        try:
+            write_for_saved_model(tmp, contract.DEFAULT_MODEL_NAME)
+        except ModuleNotFoundError as e:  # tensorflow-serving-api comes with the serve extra only
+            print(f"note: no warmup file written ({e.name} is not installed; 'pip install tfship[serve]')")
 
     return write_new_version(base, write)
