@@ -47,8 +47,9 @@ def _rpc(method):
     return wrapper
 
 
-def add_services(server, core: ServingCore) -> None:
-    """Register PredictionService and ModelService on a ``grpc.aio.Server``."""
+def add_services(server, core: ServingCore, tensor_content: bool = False) -> None:
+    """Register PredictionService and ModelService on a ``grpc.aio.Server``. ``tensor_content``
+    (--enable_serialization_as_tensor_content): Predict outputs packed into ``tensor_content``."""
     from tensorflow_serving.apis import (classification_pb2, inference_pb2, model_management_pb2,
                                          model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                          regression_pb2)
@@ -67,7 +68,7 @@ def add_services(server, core: ServingCore) -> None:
             response = predict_pb2.PredictResponse()
             messages.fill_model_spec(response.model_spec, result.model)
             for name, value in result.outputs.items():
-                tensors.response_tensor(value, response.outputs[name])
+                tensors.response_tensor(value, response.outputs[name], tensor_content)
             return response
 
         @_rpc

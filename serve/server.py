@@ -161,7 +161,7 @@ class ModelServer:
                                           ("grpc.max_send_message_length", limit),
                                           ("grpc.so_reuseport", int(self.options.reuse_port)),
                                           *self.options.grpc_channel_arguments])
-        add_services(server, self.core)
+        add_services(server, self.core, self.options.tensor_content)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         credentials = self._credentials()

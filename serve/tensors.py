@@ -54,9 +54,10 @@ def request_tensors(protos: Mapping[str, object], limits: TensorLimits | None) -
     return out
 
 
-def response_tensor(array: np.ndarray, proto) -> None:
-    """Write an output into the response's TensorProto (typed fields, as TF Serving answers)."""
+def response_tensor(array: np.ndarray, proto, packed: bool = False) -> None:
+    """Write an output into the response's TensorProto (typed fields, as TF Serving answers; ``packed``:
+    ``tensor_content``, as with --enable_serialization_as_tensor_content)."""
     try:
-        tensorproto.from_numpy(array, proto)
+        tensorproto.from_numpy(array, proto, packed)
     except TensorProtoError as e:
         raise InternalError(f"an output cannot be sent: {e}") from e

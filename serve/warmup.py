@@ -136,13 +136,12 @@ def replay(servable, version_dir: Path, iterations: int = 1) -> int:
 
 
 def _run(servable, entry) -> None:
-    from tfship.serve.tensors import to_numpy
+    from tfship.serve.tensors import request_tensors
 
     kind = entry.WhichOneof("log_type")
     if kind == "predict_log":
         request = entry.predict_log.request
-        servable.run(request.model_spec.signature_name or "serving_default",
-                     {k: to_numpy(v) for k, v in request.inputs.items()})
+        servable.run(request.model_spec.signature_name or "serving_default", request_tensors(request.inputs, None))
     elif kind in ("classify_log", "regress_log"):
         request = getattr(entry, kind).request
         servable.run(request.model_spec.signature_name or "serving_default", {"inputs": _examples(request.input)})
@@ -172,7 +171,7 @@ def predict_logs(version_dir: Path, model_name: str, batch_sizes: Sequence[int] 
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from tfship.serve.tensors import dtype_name, numpy_dtype, to_proto
+    from tfship.tensorproto import dtype_name, from_numpy, numpy_dtype
 
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((Path(version_dir) / "saved_model.pb").read_bytes())
@@ -196,7 +195,7 @@ def predict_logs(version_dir: Path, model_name: str, batch_sizes: Sequence[int] 
             for key, t in specs.items():
                 dims = [d.size for d in t.tensor_shape.dim]
                 shape = [n if i == 0 and d < 0 else max(d, 1) for i, d in enumerate(dims)]
-                to_proto(np.zeros(shape, dtype=numpy_dtype(t.dtype)), request.inputs[key])
+                from_numpy(np.zeros(shape, dtype=numpy_dtype(t.dtype)), request.inputs[key])
             logs.append(entry)
     return logs, skipped
 
