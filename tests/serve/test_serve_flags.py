@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from serve_helpers import MODEL
+from test_serve_cli import _free_port, _serve, _wait_available
 
 from tfship.errors import UsageError
 from tfship.serve import cli, flags
@@ -128,37 +129,16 @@ def test_version_prints_both_versions():
     assert re.fullmatch(r"tfship: \S+\nTensorFlow ModelServer API: 2\.20\.0\n", proc.stdout)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve_until_available(argv: list[str], rest_port: int, name: str) -> None:
+def _serve_until_available(argv: list[str], rest_port: int) -> None:
     """Start ``tfship serve argv``, wait for the model to be AVAILABLE over REST, predict, then stop."""
     import json
-    import os
     import signal
-    import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "tfship.cli", "serve", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    proc = _serve(*argv)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "not AVAILABLE in time"
-            try:
-                r = requests.get(f"http://127.0.0.1:{rest_port}/v1/models/{name}", timeout=2)
-                if r.ok and r.json()["model_version_status"][0]["state"] == "AVAILABLE":
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
+        _wait_available(proc, rest_port)
         body = json.dumps({"signature_name": "predict_images", "instances": [[0.0] * 784]})
-        r = requests.post(f"http://127.0.0.1:{rest_port}/v1/models/{name}:predict", data=body, timeout=30)
+        r = requests.post(f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}:predict", data=body, timeout=30)
         assert r.status_code == 200 and len(r.json()["predictions"][0]) == 10
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -172,7 +152,7 @@ def test_kserve_runtime_command_line(serve_base):
     TF Serving with these arguments; only the ports are free ones here."""
     grpc_port, rest_port = _free_port(), _free_port()
     _serve_until_available([f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={MODEL}",
-                            f"--model_base_path={serve_base}", "--rest_api_timeout_in_ms=60000"], rest_port, MODEL)
+                            f"--model_base_path={serve_base}", "--rest_api_timeout_in_ms=60000"], rest_port)
 
 
 def test_container_entrypoint_command_line(serve_base, tmp_path):
@@ -189,4 +169,4 @@ def test_container_entrypoint_command_line(serve_base, tmp_path):
     mapped = [a.replace("/etc/tfship", str(tmp_path / "etc")).replace("--port=8500", f"--port={grpc_port}")
               .replace("--rest_api_port=8501", f"--rest_api_port={rest_port}") for a in argv]
     assert len([a for a in mapped if a.startswith(("--port=", "--rest_api_port="))]) == 2, shlex.join(argv)
-    _serve_until_available(mapped, rest_port, MODEL)
+    _serve_until_available(mapped, rest_port)
