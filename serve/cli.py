@@ -209,7 +209,7 @@ def options(a: ServeArgs):
                          ssl=ssl, use_alts=a.use_alts, grpc_channel_arguments=a.channel_arguments,
                          rest_timeout_ms=a.rest_timeout_ms, cors=a.cors, load=a.load,
                          tensor_content=a.tensor_content,
-                         backend=BackendOptions(a.backend, a.backend_precision))
+                         backend=BackendOptions(a.backend, a.backend_precision, tags=a.load.saved_model_tags))
 
 
 def run(args: argparse.Namespace) -> int:

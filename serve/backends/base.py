@@ -53,6 +53,7 @@ class BackendOptions:
     precision: str = "fp32"
     threads: int | None = None
     inter_op_threads: int | None = None
+    tags: tuple[str, ...] = ("serve",)  # --saved_model_tags: the MetaGraphDef to load (its exact tag set)
 
     def or_threads(self, threads: int | None, inter_op_threads: int | None) -> BackendOptions:
         """These options, with thread counts not set here taken from the server's TensorFlow flags."""
@@ -67,7 +68,7 @@ class Backend(abc.ABC):
     def __init__(self, path: Path, options: BackendOptions) -> None:
         self.path = path
         self.options = options
-        self.signature_defs = read_signature_defs(path)  # map<string, SignatureDef>, for metadata
+        self.signature_defs = read_signature_defs(path, options.tags)  # map<string, SignatureDef>, for metadata
         self.signatures: dict[str, SignatureInfo] = {}  # what run() accepts; subclasses fill it
         self.description = f"{self.kind} {path}"  # what was loaded, for the log
 
@@ -84,8 +85,9 @@ class Backend(abc.ABC):
         return (_mtime(path / "saved_model.pb"),)
 
 
-def read_signature_defs(path: Path):
-    """The ``serve`` MetaGraph's SignatureDefs from ``saved_model.pb``: protobuf only, no TensorFlow runtime."""
+def read_signature_defs(path: Path, tags: tuple[str, ...] = ("serve",)):
+    """The SignatureDefs of the MetaGraph tagged ``tags`` (TF's loader: that exact set of tags) from
+    ``saved_model.pb``: protobuf only, no TensorFlow runtime."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
@@ -93,9 +95,10 @@ def read_signature_defs(path: Path):
         proto.ParseFromString((path / "saved_model.pb").read_bytes())
     except OSError as e:
         raise ModelNotFoundError(f"cannot read '{path / 'saved_model.pb'}': {e.strerror}") from e
-    graph = next((g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags), None)
+    graph = next((g for g in proto.meta_graphs if set(g.meta_info_def.tags) == set(tags)), None)
     if graph is None:
-        raise ModelNotFoundError(f"'{path}' has no MetaGraphDef tagged 'serve'")
+        found = "; ".join(",".join(g.meta_info_def.tags) for g in proto.meta_graphs)
+        raise ModelNotFoundError(f"'{path}' has no MetaGraphDef tagged {','.join(tags)} (it has: {found})")
     return graph.signature_def
 
 

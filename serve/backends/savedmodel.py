@@ -17,7 +17,7 @@ class SavedModelBackend(Backend):
         import tensorflow as tf
 
         self._tf = tf
-        self._loaded = tf.saved_model.load(str(path))
+        self._loaded = tf.saved_model.load(str(path), tags=list(options.tags))
         self._functions = dict(self._loaded.signatures)
         self.signatures = {name: signature_info(name, sig) for name, sig in self.signature_defs.items()}
 

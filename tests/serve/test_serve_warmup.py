@@ -143,3 +143,18 @@ def _bad_input_record() -> bytes:
     entry.predict_log.request.inputs["images"].tensor_shape.dim[1].size = 3
     del entry.predict_log.request.inputs["images"].float_val[3:]
     return entry.SerializeToString()
+
+
+def test_saved_model_tags_choose_the_metagraph(base):
+    """--saved_model_tags: TF's loader wants the MetaGraphDef with exactly these tags."""
+    from tfship.serve.backends.base import BackendOptions
+    from tfship.serve.manager import ModelManager
+
+    for tags, state in ((("serve",), "AVAILABLE"), (("serve", "gpu"), "END")):
+        manager = ModelManager([ModelConfig(MODEL, base)], backend=BackendOptions(tags=tags))
+        manager.reconcile()
+        status = manager.status(MODEL)[0]
+        manager.stop()
+        assert status.state == state, status.error_message
+        if state == "END":
+            assert "no MetaGraphDef tagged serve,gpu (it has: serve)" in status.error_message
