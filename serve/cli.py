@@ -220,8 +220,11 @@ def run(args: argparse.Namespace) -> int:
     if a.write_config is not None:
         from tfship.serve.config import write_container_config
 
+        from tfship.serve import k8s
+
         written = write_container_config(a.model_path, a.write_config, a.model_name)
-        for path in (written.model_config, written.batching, written.monitoring):
+        for path in (written.model_config, written.batching, written.monitoring,
+                     *k8s.write(a.write_config, a.model_name)):
             print(path)
         return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

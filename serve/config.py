@@ -31,6 +31,14 @@ CONTAINER_CONFIG_DIR = "/etc/tfship"
 MODEL_CONFIG_FILE = "models.config"
 BATCHING_FILE = "batching_parameters.txt"
 MONITORING_FILE = "monitoring.config"
+GRPC_PORT, REST_PORT = 8500, 8501
+TF_SERVING_IMAGE = "tensorflow/serving:2.20.0"  # the Dockerfile's FROM (a test checks they agree)
+# The Dockerfile's ENTRYPOINT flags, also the Kubernetes Deployment's args (a test checks they agree).
+CONTAINER_FLAGS = (f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}",
+                   f"--model_config_file={CONTAINER_CONFIG_DIR}/{MODEL_CONFIG_FILE}", "--enable_batching=true",
+                   f"--batching_parameters_file={CONTAINER_CONFIG_DIR}/{BATCHING_FILE}",
+                   f"--monitoring_config_file={CONTAINER_CONFIG_DIR}/{MONITORING_FILE}",
+                   "--file_system_poll_wait_seconds=1", "--model_config_file_poll_wait_seconds=30")
 
 
 @dataclass(frozen=True)

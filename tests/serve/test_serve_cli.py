@@ -123,7 +123,7 @@ def test_write_config(serve_base, tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert sorted(os.path.basename(p) for p in stdout.split()) == [
-        "batching_parameters.txt", "models.config", "monitoring.config"]
+        "batching_parameters.txt", "inferenceservice.yaml", "kubernetes.yaml", "models.config", "monitoring.config"]
     assert 'base_path: "/models/mnist"' in (tmp_path / "cfg" / "models.config").read_text()
 
 
