@@ -13,9 +13,9 @@ for folder in ("clients", "ios"):
     if str(_TESTS / folder) not in sys.path:
         sys.path.append(str(_TESTS / folder))
 
-from live_server import MODEL_NAME, free_port, stop_server, wait_until_available  # noqa: E402
+from live_server import MODEL_NAME, free_port, start_server, stop_server, wait_until_available  # noqa: E402
 from playground_helpers import (ARTIFACTS, RGB_CLASSES, RGB_MODEL, RGB_SHAPE, browser_or_skip,  # noqa: E402
-                                start_model_server, start_playground, wait_for_model)
+                                start_playground)
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +44,8 @@ def model_server(cnn_run, rgb_base, tmp_path_factory):
                       f'  config {{ name: "{MODEL_NAME}" base_path: "{cnn_run / "saved_model"}" model_platform: "tensorflow" }}\n'
                       f'  config {{ name: "{RGB_MODEL}" base_path: "{rgb_base}" model_platform: "tensorflow" }}\n'
                       "}\n", encoding="utf-8")
-    proc = start_model_server(config, folder / "serve.log")
-    wait_until_available(proc)
-    wait_for_model(proc.rest, RGB_MODEL)
+    proc = start_server(None, folder / "serve.log", config_file=config)
+    wait_until_available(proc, models=(MODEL_NAME, RGB_MODEL))
     yield proc
     stop_server(proc)
 

@@ -67,32 +67,6 @@ def start_playground(server: str, log: Path, *extra: str) -> Playground:
     return Playground(match.group(0).decode(), process, log)
 
 
-def start_model_server(config_file: Path, log: Path):
-    """``tfship serve --model_config_file`` on free loopback ports (several models, one TensorFlow start)."""
-    from live_server import ServerProcess, free_port
-
-    grpc_port, rest_port = free_port(), free_port()
-    command = [sys.executable, "-m", "tfship.cli", "serve", "--model_config_file", str(config_file),
-               "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    return ServerProcess(f"grpc://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}", config_file, process, log)
-
-
-def wait_for_model(rest: str, name: str, timeout: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status, doc = get_json(f"{rest}/v1/models/{name}")
-        except (urllib.error.URLError, ConnectionError, ValueError):
-            status, doc = 0, {}
-        if status == 200 and any(v.get("state") == "AVAILABLE" for v in doc.get("model_version_status", [])):
-            return
-        time.sleep(0.3)
-    pytest.fail(f"model '{name}' did not become AVAILABLE at {rest} within {timeout:.0f} s")
-
-
 def get_json(url: str, data: bytes | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
     try:

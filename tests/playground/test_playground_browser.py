@@ -4,7 +4,6 @@ pointer events, dropping an image, the JavaScript preprocessing, errors, and the
 from __future__ import annotations
 
 import base64
-import io
 import shutil
 import time
 
