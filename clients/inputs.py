@@ -11,6 +11,9 @@ Then pixel values 0..255 are mapped to the value range (``0..1`` = v / 255, ``0.
 ``-1..1`` = v / 127.5 - 1; default ``0..1`` for float inputs, ``0..255`` for integer ones) and cast
 to the input's dtype (integers rounded).
 
+An input of encoded images (a string [N] input such as ``image_bytes``) gets each file's bytes as they
+are: the model decodes them.
+
 Arrays (NumPy, or ``.npy`` files) are raw tensors: sent as they are, one example or a batch, reshaped
 only between ``[N, ...]`` and a flat ``[N, D]`` input, cast only where no value changes kind. For
 28x28x1 / 784 inputs they keep the MNIST form the clients always took: (N, 784), (N, 28, 28) or
@@ -67,6 +70,8 @@ def encode(images: Images, plan: PredictPlan, options: InputOptions = InputOptio
 
 def encode_items(items: list, plan: PredictPlan, options: InputOptions) -> tuple[list[str], np.ndarray, InputForm]:
     """Paths (image files, ``.npy``) and arrays -> a name per row, the batch, and how it was made."""
+    if plan.encoded:
+        return _encoded_items(items, plan)
     value_range = _value_range(plan, options)
     mode = _image_mode(plan, options)
     names, rows, kinds = [], [], set()
@@ -94,6 +99,21 @@ def encode_items(items: list, plan: PredictPlan, options: InputOptions) -> tuple
     form = InputForm(plan.signature, plan.input_name, batch.dtype.name, tuple(batch.shape), image,
                      " + ".join(sorted(kinds)), used_range)
     return names, batch, form
+
+
+def _encoded_items(items: list, plan: PredictPlan) -> tuple[list[str], np.ndarray, InputForm]:
+    batch = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        if isinstance(item, np.ndarray) or Path(item).suffix.lower() == ".npy":
+            raise ImageError(f"input '{plan.input_name}' of signature '{plan.signature}' takes encoded image "
+                             f"files (a string [N] tensor); send image files, not arrays")
+        try:
+            batch[i] = Path(item).read_bytes()
+        except OSError as e:
+            raise ImageError(f"cannot read image file '{item}': {e.strerror}") from e
+    form = InputForm(plan.signature, plan.input_name, "string", (len(items),), "encoded image files",
+                     "file bytes", None)
+    return [str(item) for item in items], batch, form
 
 
 def _value_range(plan: PredictPlan, options: InputOptions) -> str:

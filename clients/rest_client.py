@@ -23,11 +23,21 @@ DEFAULT_JSON_FORMAT: JsonFormat = "columnar"
 def encode_predict(batch: np.ndarray, signature: str, input_name: str, json_format: JsonFormat) -> bytes:
     """The JSON body of a predict call. ``tolist`` turns float32 into the double of the same value,
     whose shortest repr parses back to the same float32: the server sees the exact input."""
+    values = _json_values(batch)
     if json_format == "row":
-        body = {"signature_name": signature, "instances": batch.tolist()}
+        body = {"signature_name": signature, "instances": values}
     else:
-        body = {"signature_name": signature, "inputs": {input_name: batch.tolist()}}
+        body = {"signature_name": signature, "inputs": {input_name: values}}
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _json_values(batch: np.ndarray) -> list:
+    """Numbers as JSON numbers; strings (bytes) as TF Serving's {"b64": ...} binary values."""
+    if batch.dtype.kind not in "OSU":
+        return batch.tolist()
+    flat = [{"b64": base64.b64encode(v if isinstance(v, bytes) else str(v).encode("utf-8")).decode("ascii")}
+            for v in batch.reshape(-1)]
+    return np.array(flat, dtype=object).reshape(batch.shape).tolist()
 
 
 def decode_predict(body: dict, output_names: tuple[str, ...], server: str) -> dict[str, np.ndarray]:

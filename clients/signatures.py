@@ -12,8 +12,10 @@ float ``[N, K]`` output (the scores):
 - ``[N, H, W]``: grayscale without a channel axis (Keras' ``Flatten(input_shape=(28, 28))``);
 - ``[N, D]``: flat pixels, D = 784 (MNIST), a square (grayscale) or three times a square (RGB).
 
-H and W may be -1 (any size: images are sent at their own size). Labels come from a string output
-(``classes`` first, as TF Serving's classify signatures name it).
+H and W may be -1 (any size: images are sent at their own size). An input of encoded image files
+also counts: one DT_STRING ``[N]`` input whose name says so (``image_bytes`` in TF Serving's ResNet
+example; names such as ``inputs`` / ``examples`` are serialized tf.Examples, for the Classify API).
+Labels come from a string output (``classes`` first, as TF Serving's classify signatures name it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ MNIST_SIDE = 28
 # Output names that say "these are the scores", in order of preference, when several float outputs
 # qualify: TF Serving's classify signatures call them ``scores``; Keras' export calls one output ``output_0``.
 SCORE_NAMES = ("scores", "probabilities", "predictions", "output_0")
+# A string input named with one of these words carries encoded image files (JPEG, PNG...) ...
+ENCODED_IMAGE_WORDS = ("image", "bytes", "jpeg", "jpg", "png", "b64")
+# ... unless it is one of the names TF Serving's tf.Example signatures use.
+EXAMPLE_INPUTS = ("inputs", "examples", "input_example_tensor", "serialized_example", "tf_example")
 LABEL_NAMES = ("classes", "labels")
 
 _NUMPY_BY_NAME = {d.enum_name: d.numpy for d in tensorproto.DATA_TYPES.values()}
@@ -72,6 +78,7 @@ class PredictPlan:
     scores: str  # the float [N, K] output
     labels: str | None  # a string output holding the class names, if the signature has one
     num_classes: int | None  # K, when the metadata says
+    encoded: bool = False  # the input takes the image files' bytes (a DT_STRING [N] input)
 
     @property
     def dtype(self) -> np.dtype:
@@ -109,6 +116,13 @@ def image_layout(spec: TensorSpec) -> ImageLayout | None:
     return None
 
 
+def is_encoded_image(name: str, spec: TensorSpec) -> bool:
+    """A DT_STRING [N] input named for image bytes (not one of tf.Example's names)."""
+    lowered = name.lower()
+    return (spec.dtype == "DT_STRING" and (spec.shape is None or len(spec.shape) == 1)
+            and lowered not in EXAMPLE_INPUTS and any(word in lowered for word in ENCODED_IMAGE_WORDS))
+
+
 def _score_candidates(sig: Signature) -> list[str]:
     def is_scores(spec: TensorSpec) -> bool:
         dtype = numpy_dtype(spec)
@@ -126,9 +140,11 @@ def _label_output(sig: Signature) -> str | None:
 
 
 def is_image_predict(sig: Signature) -> bool:
-    """One input, image-shaped and numeric, and a float [N, K] output."""
-    return (len(sig.inputs) == 1 and image_layout(next(iter(sig.inputs.values()))) is not None
-            and bool(_score_candidates(sig)))
+    """One input, image-shaped and numeric or encoded image files, and a float [N, K] output."""
+    if len(sig.inputs) != 1 or not _score_candidates(sig):
+        return False
+    name, spec = next(iter(sig.inputs.items()))
+    return image_layout(spec) is not None or is_encoded_image(name, spec)
 
 
 def choose_signature(metadata: Metadata, requested: str | None = None) -> str:
@@ -147,7 +163,8 @@ def choose_signature(metadata: Metadata, requested: str | None = None) -> str:
     if not candidates:
         raise SignatureError(
             f"{where} has no predict signature that takes images (one numeric input [N, H, W, C] with C 1 or 3, "
-            f"[N, C, H, W], [N, H, W] or [N, H*W*C], and a float [N, K] output); its signatures: "
+            f"[N, C, H, W], [N, H, W] or [N, H*W*C], or a string [N] input of image bytes, and a float [N, K] "
+            f"output); its signatures: "
             f"{_describe_all(public)}. Name one with --signature (and send a .npy array)")
     raise SignatureError(f"{where} has several predict signatures that take images: {', '.join(candidates)}; "
                          "name one with --signature")
@@ -170,10 +187,12 @@ def plan_predict(metadata: Metadata, signature: str | None = None, input_name: s
     shape = sig.outputs[scores].shape
     k = shape[1] if shape is not None and len(shape) == 2 and shape[1] > 0 else None
     spec = sig.inputs[input_name]
-    if numpy_dtype(spec) is None or spec.dtype == "DT_STRING":
-        raise SignatureError(f"{where}: input '{input_name}' is {spec.dtype}; the predict client sends numeric "
-                             "tensors (for tf.Example inputs use --api classify)")
-    return PredictPlan(name, input_name, spec, image_layout(spec), scores, _label_output(sig), k)
+    encoded = is_encoded_image(input_name, spec)
+    if not encoded and (numpy_dtype(spec) is None or spec.dtype == "DT_STRING"):
+        raise SignatureError(f"{where}: input '{input_name}' is {spec.dtype} {shape_text(spec.shape)}; the predict "
+                             "client sends numeric tensors or, to a string [N] input named for image bytes, image "
+                             "files (for tf.Example inputs use --api classify)")
+    return PredictPlan(name, input_name, spec, image_layout(spec), scores, _label_output(sig), k, encoded)
 
 
 def _scores_output(sig: Signature, output_name: str | None, where: str) -> str:

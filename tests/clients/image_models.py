@@ -1,7 +1,8 @@
 """Small served image classifiers other than MNIST, built the way users build them today (Keras 3,
 ``model.export()``), for the clients to read: an RGB float model, a grayscale uint8 model of a
-non-square size, a model whose signature returns class names beside the scores, and a model whose
-next version (staged, published by a test) takes another input."""
+non-square size, a model whose signature returns class names beside the scores, one that takes
+encoded image files (TF Serving's ResNet example signature), and a model whose next version (staged,
+published by a test) takes another input."""
 
 from __future__ import annotations
 
@@ -62,12 +63,32 @@ def build_models(root: Path) -> dict[str, ServedModel]:
     module = Labelled()
     tf.saved_model.save(module, str(root / "labelled" / "1"), signatures={"serving_default": module.classify})
 
+    class EncodedImages(tf.Module):
+        """TF Serving's ResNet example signature: image_bytes string [N] -> classes int64, probabilities."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = rgb
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        def predict(self, image_bytes):
+            def decode(data):
+                image = tf.io.decode_image(data, channels=3, expand_animations=False)
+                return tf.image.resize(tf.cast(image, tf.float32) / 255.0, RGB_SHAPE[:2])
+
+            pixels = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(RGB_SHAPE, tf.float32))
+            probabilities = self.model(pixels)
+            return {"classes": tf.argmax(probabilities, axis=1), "probabilities": probabilities}
+
+    encoded = EncodedImages()
+    tf.saved_model.save(encoded, str(root / "encoded" / "1"), signatures={"serving_default": encoded.predict})
+
     # "swap" serves the RGB model as version 1; version 2, staged beside it for a test to publish,
     # takes another input (name and size): a client's cached metadata goes stale.
     shutil.copytree(root / "rgb" / "1", root / "swap" / "1")
     swapped = _classifier(keras, keras.Input(shape=SWAP_V2_SHAPE, name="image"), 5, seed=4)
     swapped.export(str(root / "swap_v2_staged"), verbose=False)
-    return {name: ServedModel(name, root / name) for name in ("rgb", "gray_u8", "labelled", "swap")}
+    return {name: ServedModel(name, root / name) for name in ("rgb", "gray_u8", "labelled", "encoded", "swap")}
 
 
 def write_config(models: dict[str, ServedModel], path: Path) -> Path:

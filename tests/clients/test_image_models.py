@@ -98,6 +98,18 @@ def test_photos_are_classified_as_the_model_does_in_process(served, in_process, 
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_encoded_image_input_gets_the_files_bytes(served, in_process, photos, transport):
+    """A string [N] input named image_bytes (TF Serving's ResNet example) decodes the files itself."""
+    proc, _ = served
+    expected = in_process("encoded", image_bytes=np.array([p.read_bytes() for p in photos], dtype=object))
+    with connect(getattr(proc, transport), "encoded") as client:
+        prediction = client.predict(photos)
+    assert np.abs(prediction.scores - expected["probabilities"]).max() <= SCORE_TOLERANCE
+    assert (prediction.input.input_name, prediction.input.dtype, prediction.input.preprocessing) == (
+        "image_bytes", "string", "file bytes")
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_cli_predicts_a_photo_with_a_value_range(served, in_process, photos, transport):
     """The issue's command: ``tfship predict --server ... --model NAME photo.png`` on a Keras-3 RGB model."""
     proc, _ = served

@@ -72,6 +72,33 @@ def test_inputs_and_outputs_are_checked_by_name():
     assert (plan.scores, plan.labels, plan.outputs()) == ("scores", "classes", ("scores", "classes"))
 
 
+def test_encoded_image_inputs_are_image_signatures_but_tf_examples_are_not():
+    # TF Serving's ResNet example (resnet_client.py sends JPEG bytes): image_bytes string [N].
+    resnet = _sig({"image_bytes": ("DT_STRING", (-1,))},
+                  {"classes": ("DT_INT64", (-1,)), "probabilities": ("DT_FLOAT", (-1, 1001))})
+    plan = plan_predict(_meta(serving_default=resnet))
+    assert (plan.input_name, plan.encoded, plan.scores, plan.labels) == ("image_bytes", True, "probabilities", None)
+    with pytest.raises(SignatureError, match="input 'inputs' is DT_STRING \\[-1\\]; .* use --api classify"):
+        plan_predict(MNIST, "serving_default")
+
+
+def test_encoded_images_travel_as_bytes_and_b64(photo):
+    from tfship.clients.rest_client import encode_predict
+
+    resnet = _sig({"image_bytes": ("DT_STRING", (-1,))}, {"probabilities": ("DT_FLOAT", (-1, 5))})
+    plan = plan_predict(_meta(serving_default=resnet))
+    batch, form = encode([photo[0], photo[0]], plan)
+    assert batch.tolist() == [photo[0].read_bytes()] * 2 and form.value_range is None
+    body = encode_predict(batch, "serving_default", "image_bytes", "columnar")
+    import base64
+    import json
+
+    values = json.loads(body)["inputs"]["image_bytes"]
+    assert [base64.b64decode(v["b64"]) for v in values] == [photo[0].read_bytes()] * 2
+    with pytest.raises(Exception, match="takes encoded image files .* not arrays"):
+        encode(np.zeros((1, 4)), plan)
+
+
 @pytest.mark.parametrize("shape, dtype, expected", [
     ((-1, 224, 224, 3), "DT_FLOAT", (224, 224, 3, "NHWC")),
     ((-1, 3, 64, 48), "DT_FLOAT", (64, 48, 3, "NCHW")),
