@@ -179,10 +179,19 @@ def _predict(args: argparse.Namespace, options: ClientArgs) -> int:
     if result.input is not None:
         print(f"# {result.model}{version}: {result.input.describe()}; labels: {result.labels_from}")
     width = max(len(n) for n in names)
+    score = score_format(result.scores)
     for name, top in zip(names, ranked):
-        others = ", ".join(f"{r.label} {r.score:.1%}" for r in top)
-        print(f"{name:<{width}}  {top[0].label}  ({top[0].score:.1%})   top {len(top)}: {others}")
+        others = ", ".join(f"{r.label} {score.format(r.score)}" for r in top)
+        print(f"{name:<{width}}  {top[0].label}  ({score.format(top[0].score)})   top {len(top)}: {others}")
     return 0
+
+
+def score_format(scores) -> str:
+    """Probabilities print as percentages; other scores (logits) as the numbers they are."""
+    import numpy as np
+
+    finite = scores[np.isfinite(scores)]
+    return "{:.1%}" if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0) else "{:.4g}"
 
 
 def _status(options: ClientArgs) -> int:

@@ -164,3 +164,11 @@ def test_answers_with_short_value_lists_fill_as_tensorflow(values, expected):
     tensor.tensor_shape.dim.add(size=2)
     tensor.tensor_shape.dim.add(size=3)
     np.testing.assert_array_equal(from_tensor_proto(tensor), np.array(expected, np.float32))
+
+
+def test_cli_prints_probabilities_as_percent_and_logits_as_numbers():
+    from tfship.clients.cli import score_format
+
+    assert score_format(np.array([[0.2, 0.8]], np.float32)).format(0.8) == "80.0%"
+    assert score_format(np.array([[0.2, np.nan]], np.float32)).format(0.2) == "20.0%"  # NaN: a top-k gap
+    assert score_format(np.array([[-3.5, 7.25]], np.float32)).format(7.25) == "7.25"

@@ -133,8 +133,9 @@ def test_cli_labels_from_the_model_and_raw_npy_tensors(served, in_process, photo
     cli = [sys.executable, "-m", "tfship.cli", "predict", "--server", proc.grpc]
     labelled = subprocess.run([*cli, "--model", "labelled", "--top", "1", str(photos[1])],
                               capture_output=True, text=True, timeout=60)
-    tensors = subprocess.run([*cli, "--model", "rgb", "--json", str(tmp_path / "raw.npy")],
-                             capture_output=True, text=True, timeout=60)
+    (tmp_path / "labels.txt").write_text("apple\nbanana\n\ncherry\ndate\nelder\n")  # blank lines skipped
+    tensors = subprocess.run([*cli, "--model", "rgb", "--json", "--labels", str(tmp_path / "labels.txt"),
+                              str(tmp_path / "raw.npy")], capture_output=True, text=True, timeout=60)
     assert labelled.returncode == 0 and tensors.returncode == 0, labelled.stderr + tensors.stderr
     header, line = labelled.stdout.strip().splitlines()
     expected = in_process("labelled", image=_expected_input("labelled", photos[1:])[1])
@@ -142,7 +143,9 @@ def test_cli_labels_from_the_model_and_raw_npy_tensors(served, in_process, photo
     assert header.endswith("; labels: model") and line.split()[1] == expected["classes"][0][best].decode()
     answer = json.loads(tensors.stdout)
     reference = in_process("rgb", pixels=raw)["output_0"]
-    assert [p["label"] for p in answer["predictions"]] == [str(j) for j in reference.argmax(1)]
+    names = ("apple", "banana", "cherry", "date", "elder")
+    assert [p["label"] for p in answer["predictions"]] == [names[j] for j in reference.argmax(1)]
+    assert answer["labels_from"] == "given"
     assert [p["image"] for p in answer["predictions"]] == [f"{tmp_path / 'raw.npy'}[{i}]" for i in range(2)]
     assert answer["input"]["preprocessing"] == "raw arrays" and answer["input"]["value_range"] is None
 

@@ -198,3 +198,15 @@ def test_a_non_image_input_takes_arrays_and_says_so_for_files(photo):
     with pytest.raises(Exception, match=r"input 'features' of signature 'serving_default' is DT_FLOAT \[-1, 10\], "
                                         r"not an image batch .* send a .npy array"):
         encode(photo[0], plan)
+
+
+def test_a_fixed_batch_size_splits_the_requests():
+    from tfship.clients.base import _split
+
+    plan = _plan((1, 8, 8, 3))
+    assert plan.fixed_batch == 1
+    assert [c.shape for c in _split(np.zeros((3, 8, 8, 3), np.float32), plan)] == [(1, 8, 8, 3)] * 3
+    with pytest.raises(SignatureError, match="input 'x' of signature 'serving_default' takes batches of exactly 2; "
+                                             "3 inputs do not split into them"):
+        _split(np.zeros((3, 8, 8, 3), np.float32), _plan((2, 8, 8, 3)))
+    assert _plan((-1, 8, 8, 3)).fixed_batch is None
