@@ -151,6 +151,11 @@ def test_layouts_dtypes_and_any_size(photo):
     assert batch.dtype == np.uint8 and batch.shape == (2, 40, 60, 1) and form.value_range == "0..255"
     np.testing.assert_array_equal(batch[0, ..., 0], gray.astype(np.uint8))  # no resize: exact pixels
     assert encode(path, _plan((-1, 3, -1, -1)))[0].shape == (1, 3, 40, 60)
+    small = path.parent / "small.png"
+    Image.fromarray(pixels[:20, :30]).save(small)
+    with pytest.raises(Exception, match=r"do not stack into one batch \(\(40, 60, 1\), \(20, 30, 1\)\): images of an "
+                                        "any-size input must all have the same size"):
+        encode([path, small], _plan((-1, -1, -1, 1)))
     flat = encode(path, _plan((-1, 8 * 8 * 3), "DT_HALF"))[0]
     assert flat.shape == (1, 192) and flat.dtype == np.float16
     with pytest.raises(UsageError, match="'x' of signature 'serving_default' is uint8: it takes pixel values 0..255, not 0..1"):
