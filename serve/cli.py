@@ -208,7 +208,7 @@ def options(a: ServeArgs):
                          intra_op_threads=intra, inter_op_threads=inter, grpc_socket_path=a.grpc_socket_path,
                          ssl=ssl, use_alts=a.use_alts, grpc_channel_arguments=a.channel_arguments,
                          rest_timeout_ms=a.rest_timeout_ms, cors=a.cors, load=a.load,
-                         tensor_content=a.tensor_content,
+                         tensor_content=a.tensor_content, method_name_check=a.method_name_check,
                          backend=BackendOptions(a.backend, a.backend_precision, tags=a.load.saved_model_tags))
 
 

@@ -14,7 +14,7 @@ describe the model they ship with.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,6 +196,23 @@ def read_monitoring_file(path: Path) -> MonitoringOptions:
     p = _read_text_proto(path, monitoring_config_class()(), "monitoring config file")
     prometheus = p.prometheus_config
     return MonitoringOptions(prometheus.enable, prometheus.path or DEFAULT_PROMETHEUS_PATH)
+
+
+def check_version_labels(models: list[ModelConfig], available: Callable[[str], list[int]],
+                         previous: Mapping[str, Mapping[str, int]], allow_unavailable: bool) -> None:
+    """TF Serving's rule for labels (server_core.cc, UpdateModelVersionLabelMap): a label must name an
+    AVAILABLE version, unless --allow_version_labels_for_unavailable_models and the label is new or
+    keeps its version (moving an existing label still needs an available target)."""
+    from tfship.serve.errors import FailedPreconditionError
+
+    for m in models:
+        for label, version in m.labels.items():
+            old = previous.get(m.name, {}).get(label)
+            if allow_unavailable and old in (None, version):
+                continue
+            if version not in available(m.name):
+                raise FailedPreconditionError(f"Request to assign label to version {version} of model {m.name}, "
+                                              "which is not currently available for inference")
 
 
 def read_ssl_file(path: Path) -> SSLOptions:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from tfship.serve.config import ModelConfig
-from tfship.serve.errors import InvalidArgumentError, ServingError
+from tfship.serve.errors import InternalError, InvalidArgumentError, ServingError
 from tfship.serve.manager import ModelManager, VersionState
 from tfship.serve.servable import Servable, SignatureInfo
 from tfship.tensorproto import TensorLimits
@@ -26,6 +26,7 @@ from tfship.tensorproto import TensorLimits
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = "tensorflow/serving/predict"
 Tensors = dict[str, np.ndarray]
 T = TypeVar("T")
 
@@ -84,8 +85,11 @@ class ServingCore:
     never block it. ``worker_threads`` run unbatched inference and the other blocking calls."""
 
     def __init__(self, manager: ModelManager, observe: RequestObserver | None = None,
-                 worker_threads: int = 64, limits: TensorLimits | None = None) -> None:
+                 worker_threads: int = 64, limits: TensorLimits | None = None,
+                 method_name_check: bool = False) -> None:
         self.manager = manager
+        # --enable_signature_method_name_check: each API wants its SignatureDef method_name (TF1 models).
+        self.method_name_check = method_name_check
         self.limits = limits  # what the adapters may decode per tensor, checked before allocating
         self._observe = observe
         self._workers = ThreadPoolExecutor(worker_threads, thread_name_prefix="serve-worker")
@@ -159,6 +163,11 @@ class ServingCore:
                 raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
             inputs = inputs(servable.signatures[name])
         info = servable.signature(name)
+        method = servable.signature_defs[name].method_name
+        if self.method_name_check and method not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+            # TF Serving's message (servables/tensorflow/predict_util.cc, VerifySignature).
+            raise InternalError(f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
+                                f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {method}")
         return servable, name, inputs, _check_output_filter(output_filter, info.outputs)
 
     def classify(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Classification:
@@ -225,11 +234,16 @@ class ServingCore:
             raise ServingError("Some models did not become available: {"
                                + ", ".join(f"{{name: {n}}}" for n in missing) + "}")
 
-    def _signature_for_examples(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]):
+    def _signature_for_examples(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes], method: str):
         name = ref.signature_name or DEFAULT_SIGNATURE
         info = servable.signatures.get(name)
         if info is None:
             raise InvalidArgumentError(f"No signature was found with the name: {name}")
+        was = servable.signature_defs[name].method_name
+        if self.method_name_check and was != method:
+            # TF Serving's message (servables/tensorflow/classifier.cc and regressor.cc).
+            kind = "classification" if method == CLASSIFY_METHOD else "regression"
+            raise InvalidArgumentError(f"Expected {kind} signature method_name to be {method}. Was: {was}")
         if len(examples) == 0:
             raise InvalidArgumentError("Input is empty.")
         if len(info.inputs) != 1:
@@ -240,7 +254,7 @@ class ServingCore:
         return name, info
 
     def _classify(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]) -> Classification:
-        name, info = self._signature_for_examples(servable, ref, examples)
+        name, info = self._signature_for_examples(servable, ref, examples, CLASSIFY_METHOD)
         if len(info.outputs) not in (1, 2):
             raise InvalidArgumentError(f"Expected one or two output Tensors, found {len(info.outputs)}")
         if "classes" not in info.outputs and "scores" not in info.outputs:
@@ -266,7 +280,7 @@ class ServingCore:
                               None if scores is None else scores.astype(np.float32, copy=False))
 
     def _regress(self, servable: Servable, ref: ModelRef, examples: Sequence[bytes]) -> Regression:
-        name, info = self._signature_for_examples(servable, ref, examples)
+        name, info = self._signature_for_examples(servable, ref, examples, REGRESS_METHOD)
         if len(info.outputs) != 1:
             raise InvalidArgumentError("Expected one output Tensor.")
         if "outputs" not in info.outputs:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tfship.savedmodel import list_versions
 from tfship.serve.backends import backend_class
 from tfship.serve.backends.base import BackendOptions
-from tfship.serve.config import BatchingOptions, LoadOptions, ModelConfig
-from tfship.serve.errors import InvalidArgumentError, NotFoundError
+from tfship.serve.config import BatchingOptions, LoadOptions, ModelConfig, check_version_labels
+from tfship.serve.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from tfship.serve.loading import load_version
 from tfship.serve.servable import Servable
 
@@ -55,6 +55,7 @@ class ModelManager:
                  load: LoadOptions = LoadOptions()) -> None:
         self._models = {m.name: _Model(m) for m in models}
         self._load_options = load  # retries, warmup, tags (serve/loading.py)
+        self._labels_in_force: dict[str, dict[str, int]] = {}  # the labels the last check_labels() accepted
         self._batching = batching
         self._backend = backend
         self._load_key = backend_class(backend.kind).load_key
@@ -124,6 +125,24 @@ class ModelManager:
             for model in removed:
                 self._unload_all(model)
             self._report_change(before)
+            self.check_labels()
+
+    def check_labels(self) -> None:
+        """TF Serving's label rule (config.check_version_labels). On FAILED_PRECONDITION the labels in force
+        before stay in force, as TF Serving keeps its old label map."""
+        in_force = self._labels_in_force
+        with self._lock:
+            models = {name: model for name, model in self._models.items()}
+        try:
+            check_version_labels([m.config for m in models.values()],
+                                 lambda name: self._available_versions(models[name]), in_force,
+                                 self._load_options.allow_version_labels_for_unavailable_models)
+        except FailedPreconditionError:
+            with self._lock:
+                for name, model in models.items():
+                    model.config = replace(model.config, labels=dict(in_force.get(name, {})))
+            raise
+        self._labels_in_force = {name: dict(m.config.labels) for name, m in models.items()}
 
     def has_available(self, name: str) -> bool:
         """Whether some version of model ``name`` answers requests."""

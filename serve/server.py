@@ -60,6 +60,7 @@ class ServerOptions:
     cors: bool = False  # --rest_api_enable_cors_support
     load: LoadOptions = LoadOptions()  # tags, load retries, warmup, labels for unavailable versions
     tensor_content: bool = False  # --enable_serialization_as_tensor_content
+    method_name_check: bool = False  # --enable_signature_method_name_check
 
 
 class ModelServer:
@@ -76,7 +77,8 @@ class ModelServer:
                                     load=options.load)
         self.core = ServingCore(self.manager, self.metrics.observe_request if self.metrics else None,
                                 options.worker_threads,
-                                limits_for_request_bytes(options.max_request_bytes, options.max_tensor_bytes))
+                                limits_for_request_bytes(options.max_request_bytes, options.max_tensor_bytes),
+                                options.method_name_check)
         self.grpc_port: int | None = None
         self.rest_port: int | None = None
         self._grpc = None
@@ -91,6 +93,11 @@ class ModelServer:
     def start(self) -> None:
         _set_tensorflow_threads(self.options.intra_op_threads, self.options.inter_op_threads)
         self.manager.reconcile()  # ends with _refreeze_heap() when it loaded something
+        try:
+            self.manager.check_labels()
+        except ServingError as e:  # TF Serving does not start either
+            self.manager.stop()
+            raise UsageError(f"cannot serve the model config: {e.message}") from e
         self.manager.start_polling(self.options.poll_seconds)
         if self.options.model_config_file is not None and self.options.config_poll_seconds > 0:
             self._config_watcher = threading.Thread(target=self._watch_config, name="config-poller", daemon=True)

@@ -21,6 +21,10 @@ BIG_BATCH = 1000  # ~0.2 s of decoding and CNN work on 2 cores: far over the 50 
 
 
 def _openssl(*args: str, cwd: Path) -> None:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is not installed (apt-get install openssl; .ci/run installs it)")
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
