@@ -351,6 +351,7 @@
     exposed.last = {
       label: labels[order[0]], labels, scores, latencyMs: answer.latencyMs, upstreamMs: answer.upstreamMs,
       signature: sig.name, output: outputName, source: state.source, input: Array.from(values), request: ticket,
+      model: M.modelPath(state.target),
     };
   }
 

@@ -186,6 +186,25 @@ def test_an_unknown_model_shows_the_servers_own_words(browser, playground, model
     assert text == f"The model server answered HTTP 404: {answer['error']}"
 
 
+def test_versions_and_labels_address_the_model(browser, playground, model_server):
+    _open(browser, f"{playground.url}/?model={MODEL_NAME}")
+    _wait(browser, "return document.getElementById('signature')", "the model's signatures")
+    options = browser.execute_script("return [...document.getElementById('version').options].map(o => o.text)")
+    assert options == ["latest", "1 (AVAILABLE)"]
+    _choose(browser, "version", "1")
+    _wait(browser, "return document.getElementById('signature')", "version 1's signatures")
+    before = _requests(browser)
+    _draw(browser, "mouse", DIGITS["1"])
+    assert _last(browser, "canvas", before)["model"] == f"/v1/models/{MODEL_NAME}/versions/1"
+    # A version label the server does not know: its own words, as for any other error.
+    status, answer = get_json(f"{model_server.rest}/v1/models/{MODEL_NAME}/labels/stable")
+    label = browser.find_element("id", "version-label")
+    label.send_keys("stable\n")
+    text = _wait(browser, "const e = document.getElementById('error'); return !e.hidden && e.textContent", "an error")
+    assert status >= 400
+    assert text == f"The model server answered HTTP {status}: {answer['error']}"
+
+
 def test_a_stopped_server_shows_a_readable_error(browser, playground_without_server):
     pg, server = playground_without_server
     _open(browser, f"{pg.url}/?model={MODEL_NAME}")
