@@ -1,7 +1,7 @@
 // ClassificationSession.swift — the screen's state: strokes in, answers from device and server out.
 
-import CoreGraphics
 import Foundation
+import MNISTDemoCore
 
 enum Outcome: Equatable {
     case prediction(Prediction)
@@ -37,16 +37,8 @@ final class ClassificationSession: ObservableObject {
     }
 
     func classify(route: OnDeviceRoute, compareWithServer: Bool, serverURL: String) async {
-        let preprocessed: GrayImage?
-        do {
-            let drawing = try StrokeRasterizer.rasterize(strokes, canvasSize: CGSize(width: 1, height: 1))
-            preprocessed = DigitPreprocessor.modelInput(from: drawing)
-        } catch {
-            hint = error.localizedDescription
-            return
-        }
-        // A guard binding lives in this scope, so it needs a name of its own.
-        guard let image = preprocessed else {
+        let drawing = StrokeRasterizer.rasterize(strokes)
+        guard let image = DigitPreprocessor.modelInput(from: drawing) else {
             // No ink: classifying a blank canvas would only show the model's guess for nothing.
             onDevice = nil
             server = nil

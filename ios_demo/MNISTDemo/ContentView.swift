@@ -1,5 +1,6 @@
 // ContentView.swift — draw, classify, compare with the server.
 
+import MNISTDemoCore
 import SwiftUI
 
 @MainActor

@@ -2,6 +2,7 @@
 
 import CoreML
 import CoreVideo
+import MNISTDemoCore
 import Vision
 
 enum ClassifierError: LocalizedError {

@@ -1,5 +1,6 @@
 // DrawingCanvas.swift — a square black canvas you draw on with a finger, white strokes.
 
+import MNISTDemoCore
 import SwiftUI
 
 struct DrawingCanvas: View {
@@ -15,7 +16,7 @@ struct DrawingCanvas: View {
                     path(in: canvasSize),
                     with: .color(.white),
                     style: StrokeStyle(
-                        lineWidth: min(canvasSize.width, canvasSize.height) * StrokeRasterizer.lineWidthFraction,
+                        lineWidth: min(canvasSize.width, canvasSize.height) * CGFloat(StrokeRasterizer.lineWidthFraction),
                         lineCap: .round, lineJoin: .round))
             }
             .background(Color.black)
@@ -23,8 +24,8 @@ struct DrawingCanvas: View {
             .gesture(
                 DragGesture(minimumDistance: 0, coordinateSpace: .local)
                     .onChanged { value in
-                        let point = CGPoint(x: clamp(value.location.x / max(size.width, 1)),
-                                            y: clamp(value.location.y / max(size.height, 1)))
+                        let point = StrokePoint(x: Double(clamp(value.location.x / max(size.width, 1))),
+                                                y: Double(clamp(value.location.y / max(size.height, 1))))
                         if isDrawing, !strokes.isEmpty {
                             strokes[strokes.count - 1].points.append(point)
                         } else {
@@ -44,7 +45,7 @@ struct DrawingCanvas: View {
     private func path(in size: CGSize) -> Path {
         var path = Path()
         for stroke in strokes {
-            let points = stroke.points.map { CGPoint(x: $0.x * size.width, y: $0.y * size.height) }
+            let points = stroke.points.map { CGPoint(x: CGFloat($0.x) * size.width, y: CGFloat($0.y) * size.height) }
             guard let first = points.first else { continue }
             if points.count == 1 {
                 path.move(to: first)

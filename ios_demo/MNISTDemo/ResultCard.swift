@@ -1,6 +1,7 @@
 // ResultCard.swift — one classifier's answer: label, confidence and a top-3 bar chart.
 
 import Charts
+import MNISTDemoCore
 import SwiftUI
 
 struct ResultCard: View {

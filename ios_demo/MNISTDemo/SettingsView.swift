@@ -1,5 +1,6 @@
 // SettingsView.swift — the server URL and how the on-device model is run.
 
+import MNISTDemoCore
 import SwiftUI
 
 enum SettingsKey {

@@ -1,10 +1,10 @@
 """Preprocessing cases shared by the Python clients and the iOS app.
 
 Each case is a small grayscale image and what ``tfship.clients.images.preprocess`` makes of it
-(28x28, on the 0..255 scale), or ``null`` when it finds no digit. The app's unit tests
-(ios_demo/MNISTDemoTests/PreprocessingParityTests.swift) run DigitPreprocessor.swift on the same
-images and must get the same pixels; tests/ios/test_ios_preprocessing_cases.py fails when the
-Python side changes, so the Swift side is updated with it.
+(28x28, on the 0..255 scale), or ``null`` when it finds no digit. The Swift package's
+PreprocessingParityTests run DigitPreprocessor.swift on the same images and must get the same
+pixels: under pytest on cases computed now (test_ios_swift_package.py), alone (``swift test`` on a
+Mac) on the copy bundled with the tests, which test_ios_preprocessing_cases.py keeps current.
 
 Regenerate after changing the preprocessing on purpose:  python tests/ios/preprocessing_cases.py
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-CASES_FILE = Path(__file__).resolve().parents[2] / "ios_demo" / "MNISTDemoTests" / "preprocessing_cases.json"
+CASES_FILE = (Path(__file__).resolve().parents[2] / "ios_demo" / "MNISTDemoCore" / "Tests" / "MNISTDemoCoreTests"
+              / "Resources" / "preprocessing_cases.json")
 # Offsets are floor(14 - centre + 0.5): a centre within this of a rounding edge could land one
 # pixel apart in Swift's and NumPy's float arithmetic, so no case may sit that close.
 MIN_ROUNDING_MARGIN = 1e-3

@@ -39,6 +39,7 @@ def test_swift_server_names_are_tfship_and_tf_servings():
     values = ios_swift.read_contract(ios_swift.CONTRACT_FILE.read_bytes())
     assert values["Server.modelName"] == contract.DEFAULT_MODEL_NAME
     assert values["Server.signatureName"] == contract.PREDICT_SIGNATURE
+    assert values["Server.outputName"] == contract.PREDICT_OUTPUT
     # TF Serving's REST predict API (g3doc/api_rest.md), row ("instances") format.
     assert values["Server.predictPathFormat"].replace("%@", values["Server.modelName"]) == "/v1/models/mnist:predict"
     assert (values["Server.signatureKey"], values["Server.instancesKey"], values["Server.predictionsKey"],

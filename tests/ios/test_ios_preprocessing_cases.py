@@ -1,4 +1,5 @@
-"""The preprocessing cases the app's Swift unit tests use are what the Python clients compute today."""
+"""The preprocessing cases bundled with the Swift package's tests are what the Python clients compute
+today (under pytest the Swift tests get fresh ones; alone, e.g. on a Mac, they read this copy)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_cases_file_is_current():
             stale.append(old["name"])
     assert not stale, (
         f"clients/images.py now preprocesses {stale} differently: update "
-        "ios_demo/MNISTDemo/DigitPreprocessor.swift to match, then run 'python tests/ios/preprocessing_cases.py'")
+        "ios_demo/MNISTDemoCore/Sources/MNISTDemoCore/DigitPreprocessor.swift to match, then run 'python tests/ios/preprocessing_cases.py'")
 
 
 def test_cases_cover_every_branch():

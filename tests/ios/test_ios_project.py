@@ -1,5 +1,5 @@
 """The XcodeGen spec builds the app the README describes: iOS 16, the installed model compiled in,
-no signing secrets, and the copied model kept out of git."""
+the core package linked from its folder, no signing secrets, and the copied model kept out of git."""
 
 from __future__ import annotations
 
@@ -33,10 +33,16 @@ def test_installed_model_is_an_app_source():
     assert (ios_swift.APP_DIR / APP_MODEL_DIR).is_dir()
 
 
-def test_tests_target_carries_the_preprocessing_cases():
-    tests = SPEC["targets"]["MNISTDemoTests"]
-    assert "MNISTDemoTests" in _source_paths(tests)
-    assert (ios_swift.APP_DIR / "MNISTDemoTests" / "preprocessing_cases.json").is_file()
+def test_app_uses_the_core_package_locally():
+    """The app links MNISTDemoCore from its folder: the code the Linux tests compile is the app's."""
+    packages = SPEC["packages"]
+    assert [d for d in APP_TARGET["dependencies"] if "package" in d] == [{"package": "MNISTDemoCore"}]
+    assert (ios_swift.APP_DIR / packages["MNISTDemoCore"]["path"] / "Package.swift").is_file()
+    assert "url" not in packages["MNISTDemoCore"]  # local, nothing to fetch
+    # No app source is also compiled into the package (a type defined twice would not link).
+    app_sources = {p.name for p in (ios_swift.APP_DIR / "MNISTDemo").rglob("*.swift")}
+    core_sources = {p.name for p in (ios_swift.CORE_DIR / "Sources").rglob("*.swift")}
+    assert app_sources.isdisjoint(core_sources)
 
 
 def _all_settings(node):

@@ -1,7 +1,7 @@
 // PredictionTests.swift — ranking of scores and the server request's URL.
 
 import XCTest
-@testable import MNISTDemo
+@testable import MNISTDemoCore
 
 final class PredictionTests: XCTestCase {
     func testScoresAreRankedAndTopThreeTaken() {
@@ -13,6 +13,8 @@ final class PredictionTests: XCTestCase {
         XCTAssertEqual(prediction.label, ModelContract.labels[7])
         XCTAssertEqual(prediction.confidence, 0.6)
         XCTAssertEqual(prediction.top(3).map(\.label), [7, 1, 9].map { ModelContract.labels[$0] })
+        XCTAssertEqual(prediction.probability(of: ModelContract.labels[1]), 0.3)
+        XCTAssertNil(prediction.probability(of: "not a label"))
     }
 
     func testTiesKeepLabelOrder() {
@@ -25,6 +27,19 @@ final class PredictionTests: XCTestCase {
         let url = try ServerClassifier(baseURL: " \(ModelContract.Server.defaultURL)/ ").predictURL()
         let expectedPath = String(format: ModelContract.Server.predictPathFormat, ModelContract.Server.modelName)
         XCTAssertEqual(url.absoluteString, ModelContract.Server.defaultURL + expectedPath)
-        XCTAssertThrowsError(try ServerClassifier(baseURL: "localhost:8501").predictURL())
+    }
+
+    func testAURLWithoutHTTPSchemeIsRefused() {
+        for typed in ["localhost:8501", "ftp://localhost:8501", "http://", ""] {
+            XCTAssertThrowsError(try ServerClassifier(baseURL: typed).predictURL(), typed) { error in
+                XCTAssertEqual(error as? ServerError, .badURL(typed))
+            }
+        }
+    }
+
+    func testAModelNameIsEscapedIntoOnePathSegment() throws {
+        let url = try ServerClassifier(baseURL: ModelContract.Server.defaultURL, modelName: "a b/c").predictURL()
+        XCTAssertEqual(url.absoluteString, ModelContract.Server.defaultURL
+            + String(format: ModelContract.Server.predictPathFormat, "a%20b%2Fc"))
     }
 }
