@@ -49,6 +49,13 @@ def source_images() -> dict[str, np.ndarray]:
     heavy_left = np.zeros((40, 40), dtype=np.uint8)
     heavy_left[5:35, 5:12] = 255  # a thick bar with a thin tail: the centre of mass sits far left,
     heavy_left[18:20, 12:35] = 90  # so centring would push the digit out and must be clamped
+    # Only pixels above 10% of the maximum are ink: a speck at 12% widens the crop, one at 9% does
+    # not (Pillow draws without antialiasing, so the drawn cases have no values near the threshold).
+    threshold = np.zeros((40, 40), dtype=np.uint8)
+    threshold[8:31, 17:22] = 255
+    threshold[9:12, 22:26] = 200
+    threshold[35, 5] = 31  # 12.2% of 255: ink
+    threshold[2, 36] = 23  # 9.0%: not ink
     return {
         # The app's own canvas: white strokes on black (a 7).
         "canvas_seven": _draw((84, 84), 0, 255, [[(18, 16), (64, 16), (34, 72)]], 6),
@@ -60,6 +67,7 @@ def source_images() -> dict[str, np.ndarray]:
         "tiny_blob": tiny,
         "faint_noise": noisy,
         "heavy_left": heavy_left,
+        "ink_threshold": threshold,
         # No ink at all, either way round: no classification.
         "blank": np.zeros((28, 28), dtype=np.uint8),
         "white_page": np.full((40, 30), 255, dtype=np.uint8),

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 import ios_swift
 
 PACKAGE_DIR = ios_swift.APP_DIR / "MNISTDemoCore"
@@ -132,5 +134,6 @@ def assert_swift_tests_pass(run: SwiftTestRun, suites: list[str]) -> None:
     ran = {r.suite for r in run.results}
     missing = [s for s in suites if s not in ran]
     problems = run.by_status("failed") + run.by_status("skipped")
-    assert run.returncode == 0 and not problems and not missing, (
-        run.report() + (f"\n  no test ran in {missing}" if missing else ""))
+    if run.returncode != 0 or problems or missing:
+        # The Swift tests' own words, without a Python traceback around them.
+        pytest.fail(run.report() + (f"\n  no test ran in {missing}" if missing else ""), pytrace=False)

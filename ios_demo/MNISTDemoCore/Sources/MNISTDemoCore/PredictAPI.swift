@@ -87,20 +87,14 @@ public enum PredictAPI {
         return scores
     }
 
-    /// JSON numbers arrive as NSNumber on Apple's platforms and as Int or Double elsewhere.
+    /// JSONSerialization gives every number as an NSNumber, which casts to Double whether the text
+    /// was 1 or 1.0 (on Apple's Foundation and Linux's alike); anything else is not a score.
     private static func numbers(_ values: [Any]) -> [Double]? {
         var out: [Double] = []
         out.reserveCapacity(values.count)
         for value in values {
-            if let number = value as? Double {
-                out.append(number)
-            } else if let number = value as? Int {
-                out.append(Double(number))
-            } else if let number = value as? NSNumber {
-                out.append(number.doubleValue)
-            } else {
-                return nil
-            }
+            guard let number = value as? Double else { return nil }
+            out.append(number)
         }
         return out
     }

@@ -90,28 +90,26 @@ final class LiveServerTests: XCTestCase {
         assertSameAnswers(predictions, file.digits, tolerance: Self.eightBitScoreTolerance)
     }
 
-    func testAnUnknownModelIsTheServersErrorMessage() async throws {
+    /// The server refuses the request `change` makes with HTTP `code`, naming `name` in its message.
+    private func assertRefused(_ change: (inout ServerClassifier) -> Void, code: Int, naming name: String,
+                               line: UInt = #line) async throws {
         var classifier = try server()
-        classifier.modelName = "no_such_model"
+        change(&classifier)
         do {
             _ = try await classifier.classify(GrayImage(width: ModelContract.imageSize, height: ModelContract.imageSize))
-            XCTFail("the server classified for a model it does not serve")
-        } catch ServerError.status(let code, let message) {
-            XCTAssertEqual(code, 404)
-            XCTAssertTrue(message.contains("no_such_model"), message)
+            XCTFail("the server answered a request naming '\(name)'", line: line)
+        } catch ServerError.status(let status, let message) {
+            XCTAssertEqual(status, code, message, line: line)
+            XCTAssertTrue(message.contains(name), message, line: line)
         }
     }
 
+    func testAnUnknownModelIsTheServersNotFound() async throws {
+        try await assertRefused({ $0.modelName = "no_such_model" }, code: 404, naming: "no_such_model")
+    }
+
     func testAnUnknownSignatureIsABadRequest() async throws {
-        var classifier = try server()
-        classifier.signatureName = "no_such_signature"
-        do {
-            _ = try await classifier.classify(GrayImage(width: ModelContract.imageSize, height: ModelContract.imageSize))
-            XCTFail("the server classified with a signature it does not have")
-        } catch ServerError.status(let code, let message) {
-            XCTAssertEqual(code, 400)
-            XCTAssertTrue(message.contains("no_such_signature"), message)
-        }
+        try await assertRefused({ $0.signatureName = "no_such_signature" }, code: 400, naming: "no_such_signature")
     }
 
     func testNoServerListeningIsUnreachableNamingTheURL() async throws {

@@ -72,6 +72,10 @@ final class PreprocessingParityTests: XCTestCase {
         }
     }
 
+    /// Pillow's BOX filter (libImaging/Resample.c: box_filter counts -0.5 < x <= 0.5, and
+    /// precompute_coeffs' window); the 3 -> 2 expectation is what Pillow 13 computes
+    /// (Image.resize((2, 1), BOX) of [0, 10, 100] is [5, 100]): the middle pixel, on the boundary,
+    /// belongs to the first output pixel only.
     func testBoxWeightsAverageWhenShrinkingAndCopyWhenEnlarging() {
         let halve = DigitPreprocessor.boxWeights(inputSize: 4, outputSize: 2)
         XCTAssertEqual(halve.map { $0.first }, [0, 2])
@@ -79,5 +83,8 @@ final class PreprocessingParityTests: XCTestCase {
         let double = DigitPreprocessor.boxWeights(inputSize: 2, outputSize: 4)
         XCTAssertEqual(double.map { $0.first }, [0, 0, 1, 1])
         XCTAssertTrue(double.allSatisfy { $0.weights == [1] })
+        let threeToTwo = DigitPreprocessor.boxWeights(inputSize: 3, outputSize: 2)
+        XCTAssertEqual(threeToTwo.map { $0.first }, [0, 2])
+        XCTAssertEqual(threeToTwo.map { $0.weights }, [[0.5, 0.5], [1]])
     }
 }

@@ -74,7 +74,7 @@ final class StrokeRasterizerTests: XCTestCase {
         let drawing = StrokeRasterizer.rasterize([stroke((0.5, 0.15), (0.5, 0.85))])
         let input = try XCTUnwrap(DigitPreprocessor.modelInput(from: drawing))
         let inkRows = (0..<input.height).filter { y in (0..<input.width).contains { input[$0, y] > 0 } }
-        XCTAssertEqual(inkRows.count, DigitPreprocessor.digitBoxSide)
+        XCTAssertEqual(inkRows.count, 20, "MNIST fits each digit into 20 px before centring it")
         // Centred by mass: the bar's centre lands on the middle rows.
         XCTAssertEqual(DigitPreprocessor.centreOfMass(input).y, DigitPreprocessor.massCentre, accuracy: 0.6)
     }
