@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from tfship.serve.config import ModelConfig
-from tfship.serve.errors import InternalError, InvalidArgumentError, ServingError
+from tfship.serve.errors import InternalError, InvalidArgumentError, ServingError, UnimplementedError
 from tfship.serve.manager import ModelManager, VersionState
 from tfship.serve.servable import Servable, SignatureInfo
 from tfship.tensorproto import TensorLimits
@@ -48,6 +48,15 @@ class Served:
     name: str
     version: int
     signature_name: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request's model version and signature, looked up once (:meth:`ServingCore.resolve`)."""
+
+    name: str
+    servable: Servable
+    signature: SignatureInfo
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,10 @@ class ServingCore:
         """Run ``fn(*args)`` on a worker thread (for event-loop adapters): a Future of its result."""
         return self._workers.submit(fn, *args)
 
+    def record(self, model: str, api: str, entrypoint: str, error: BaseException | None, start: float) -> None:
+        """Report a finished request (``start``: its ``time.perf_counter()``) to the observer."""
+        self._record(model, api, entrypoint, error, start)
+
     def _record(self, model: str, api: str, entrypoint: str, error: BaseException | None, start: float) -> None:
         if self._observe is None:
             return
@@ -118,33 +131,51 @@ class ServingCore:
             raise
         self._record(model, api, entrypoint, None, start)
 
-    def predict(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
-                output_filter: Sequence[str] = (), entrypoint: str = "") -> Prediction:
-        """Run a signature. ``inputs`` may be a function that builds them from the signature (REST
-        decodes JSON against the input dtypes); then, as in TF Serving's REST handler, an unknown
-        signature is INVALID_ARGUMENT rather than gRPC's FAILED_PRECONDITION."""
-        with self._measured(ref.name, "Predict", entrypoint):
-            servable, name, inputs, wanted = self._prepare_predict(ref, inputs, output_filter)
-            outputs = servable.run(name, inputs)
-            return Prediction(Served(ref.name, servable.version, name), {k: outputs[k] for k in wanted})
+    def resolve(self, ref: ModelRef, rest: bool = False) -> Resolved:
+        """The servable version and signature a request names: the one lookup of a request.
 
-    def predict_future(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
-                       output_filter: Sequence[str] = (), entrypoint: str = "") -> Future:
-        """:meth:`predict` without blocking: checks the request now (a bad one raises here) and returns
-        a Future of the :class:`Prediction`, completed on a batch or worker thread."""
+        An unknown signature is FAILED_PRECONDITION (gRPC's ``RunPredict``) or, with ``rest``,
+        INVALID_ARGUMENT (the REST handler looks the signature up itself to decode JSON)."""
+        _check_name(ref)
+        servable = self.manager.resolve(ref.name, ref.version, ref.label)
+        name = ref.signature_name or DEFAULT_SIGNATURE
+        if rest and name not in servable.signatures:
+            raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
+        info = servable.signature(name)
+        method = servable.signature_defs[name].method_name
+        if self.method_name_check and method not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+            # TF Serving's message (servables/tensorflow/predict_util.cc, VerifySignature).
+            raise InternalError(f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
+                                f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {method}")
+        return Resolved(ref.name, servable, info)
+
+    def predict(self, target: ModelRef | Resolved, inputs: Tensors, output_filter: Sequence[str] = (),
+                entrypoint: str = "") -> Prediction:
+        """Run a signature on tensors (blocking)."""
+        return self.predict_future(target, inputs, output_filter, entrypoint).result()
+
+    def predict_future(self, target: ModelRef | Resolved, inputs: Tensors, output_filter: Sequence[str] = (),
+                       entrypoint: str = "") -> Future:
+        """Predict without blocking: checks the request now (a bad one raises here) and returns a
+        Future of the :class:`Prediction`, completed on a batch or worker thread. ``target`` is a
+        :class:`ModelRef`, or what :meth:`resolve` returned for it (REST, which decodes against the
+        signature first)."""
         start = time.perf_counter()
+        model = target.name
         try:
-            servable, name, inputs, wanted = self._prepare_predict(ref, inputs, output_filter)
-            pending = servable.run_future(name, inputs, self._workers)
+            resolved = target if isinstance(target, Resolved) else self.resolve(target)
+            servable, info = resolved.servable, resolved.signature
+            wanted = _check_output_filter(output_filter, info.outputs)
+            pending = servable.run_future(info.name, inputs, self._workers)
         except BaseException as e:
-            self._record(ref.name, "Predict", entrypoint, e, start)
+            self._record(model, "Predict", entrypoint, e, start)
             raise
         result: Future = Future()
-        served = Served(ref.name, servable.version, name)
+        served = Served(model, servable.version, info.name)
 
         def finish(done: Future) -> None:
             error = done.exception()
-            self._record(ref.name, "Predict", entrypoint, error, start)
+            self._record(model, "Predict", entrypoint, error, start)
             if error is not None:
                 result.set_exception(error)
             else:
@@ -154,60 +185,50 @@ class ServingCore:
         pending.add_done_callback(finish)
         return result
 
-    def _prepare_predict(self, ref: ModelRef, inputs: Tensors | Callable[[SignatureInfo], Tensors],
-                         output_filter: Sequence[str]) -> tuple[Servable, str, Tensors, list[str]]:
-        servable = self.manager.resolve(ref.name, ref.version, ref.label)
-        name = ref.signature_name or DEFAULT_SIGNATURE
-        if callable(inputs):
-            if name not in servable.signatures:
-                raise InvalidArgumentError(f'Serving signature name: "{name}" not found in signature def')
-            inputs = inputs(servable.signatures[name])
-        info = servable.signature(name)
-        method = servable.signature_defs[name].method_name
-        if self.method_name_check and method not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
-            # TF Serving's message (servables/tensorflow/predict_util.cc, VerifySignature).
-            raise InternalError(f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
-                                f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {method}")
-        return servable, name, inputs, _check_output_filter(output_filter, info.outputs)
-
     def classify(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Classification:
         with self._measured(ref.name, "Classify", entrypoint):
+            _check_name(ref)
             servable = self.manager.resolve(ref.name, ref.version, ref.label)
             return self._classify(servable, ref, examples)
 
     def regress(self, ref: ModelRef, examples: Sequence[bytes], entrypoint: str = "") -> Regression:
         with self._measured(ref.name, "Regress", entrypoint):
+            _check_name(ref)
             servable = self.manager.resolve(ref.name, ref.version, ref.label)
             return self._regress(servable, ref, examples)
 
     def multi_inference(self, tasks: Sequence[tuple[ModelRef, str]], examples: Sequence[bytes],
                         entrypoint: str = "") -> list[Classification | Regression]:
-        """Run several classify/regress signatures of one model version on the same examples."""
+        """Run several classify/regress signatures of one model version on the same examples, checked
+        in the order of TF Serving's ``TensorFlowMultiInferenceRunner::Infer`` (multi_inference.cc)."""
         name = tasks[0][0].name if tasks else ""
         with self._measured(name, "MultiInference", entrypoint):
             if not tasks:
                 raise InvalidArgumentError("Expected at least one task")
-            if any(t.name != name for t, _ in tasks):
-                raise InvalidArgumentError("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
             first = tasks[0][0]
             if any((t.version, t.label) != (first.version, first.label) for t, _ in tasks):
                 raise InvalidArgumentError("Model versions in a MultiInferenceRequest must be the same.")
+            servable = None
             seen: set[str] = set()
-            for t, _ in tasks:
-                sig = t.signature_name or DEFAULT_SIGNATURE
+            for ref, method in tasks:
+                if not ref.name:
+                    raise InvalidArgumentError("Found ModelSpec with an empty model name.")
+                if ref.name != name:
+                    raise InvalidArgumentError("All ModelSpecs in a MultiInferenceRequest must access the same "
+                                               "model name.")
+                sig = ref.signature_name or DEFAULT_SIGNATURE
                 if sig in seen:
                     raise InvalidArgumentError(f"Duplicate evaluation of signature: {sig}")
                 seen.add(sig)
-            servable = self.manager.resolve(name, first.version, first.label)
-            results: list[Classification | Regression] = []
-            for ref, method in tasks:
-                if method == CLASSIFY_METHOD:
-                    results.append(self._classify(servable, ref, examples))
-                elif method == REGRESS_METHOD:
-                    results.append(self._regress(servable, ref, examples))
-                else:
-                    raise InvalidArgumentError(f"Unsupported signature method_name: {method}")
-            return results
+                servable = servable or self.manager.resolve(name, first.version, first.label)
+                if sig not in servable.signatures:
+                    raise InvalidArgumentError(f"Requested signature not found in model graph: {sig}")
+                if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                    raise UnimplementedError(f"Unsupported signature method_name: {method}")
+            if len(examples) == 0:
+                raise InvalidArgumentError("Input is empty.")
+            return [self._classify(servable, ref, examples) if method == CLASSIFY_METHOD
+                    else self._regress(servable, ref, examples) for ref, method in tasks]
 
     def metadata(self, ref: ModelRef, fields: Sequence[str] = ("signature_def",), entrypoint: str = "") -> Metadata:
         with self._measured(ref.name, "GetModelMetadata", entrypoint):
@@ -216,6 +237,7 @@ class ServingCore:
             for f in fields:
                 if f != "signature_def":
                     raise InvalidArgumentError(f"Metadata field {f} is not supported")
+            _check_name(ref)
             servable = self.manager.resolve(ref.name, ref.version, ref.label)
             return Metadata(Served(ref.name, servable.version, ""), servable.signature_defs)
 
@@ -223,7 +245,8 @@ class ServingCore:
         with self._measured(ref.name, "GetModelStatus", entrypoint):
             if not ref.name:
                 raise InvalidArgumentError("Missing model name in request.")
-            return self.manager.status(ref.name, ref.version, ref.label)
+            # get_model_status_impl.cc reads model_spec.version only: a version label is ignored.
+            return self.manager.status(ref.name, ref.version, None)
 
     def reload_config(self, models: Sequence[ModelConfig]) -> None:
         """TF Serving's ReloadConfig: serve exactly ``models``, then require each to have a version
@@ -294,6 +317,11 @@ class ServingCore:
         if values.dtype.kind != "f":
             raise InvalidArgumentError(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
         return Regression(Served(ref.name, servable.version, name), values.reshape(n).astype(np.float32))
+
+
+def _check_name(ref: ModelRef) -> None:
+    if not ref.name:
+        raise InvalidArgumentError("ModelSpec has no name specified.")  # server_core.cc
 
 
 def _check_output_filter(output_filter: Sequence[str], outputs: dict) -> list[str]:

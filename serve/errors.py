@@ -84,6 +84,20 @@ _HTTP_STATUS = {
 }
 
 
+def release(error: BaseException) -> None:
+    """Drop what a handled error holds: the local variables of the frames its traceback (and those of
+    its causes) passes through. Those include the request's decoded arrays; kept alive by the
+    traceback <-> frame reference cycle, hundreds of MB per failed request waited for a full GC."""
+    import traceback
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+
+
 def http_status(error: ServingError) -> int:
     """The HTTP status TF Serving's REST server sends for ``error``."""
     if isinstance(error, RequestTooLargeError):

@@ -16,7 +16,7 @@ from tfship.errors import UsageError
 from tfship.serve import config, messages, tensors
 from tfship.serve.aio import LoopBridge
 from tfship.serve.core import CLASSIFY_METHOD, REGRESS_METHOD, Classification, ServingCore
-from tfship.serve.errors import TIMEOUT_MESSAGE, InvalidArgumentError, ServingError, grpc_code
+from tfship.serve.errors import TIMEOUT_MESSAGE, InvalidArgumentError, ServingError, grpc_code, release
 
 log = logging.getLogger("tfship.serve")
 ENTRYPOINT = "GRPC"
@@ -32,19 +32,35 @@ def _rpc(method):
         import grpc
 
         try:
+            if isinstance(request, _Undecodable):
+                raise InvalidArgumentError(f"The request is not a valid {request.type_name} message "
+                                           f"({request.reason}); send one serialized from the "
+                                           "tensorflow_serving.apis protos")
             async with asyncio.timeout(context.time_remaining()):
                 return await method(self, request, context)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE)
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE
         except ServingError as e:
-            await context.abort(grpc_code(e), e.message)
+            code, message = grpc_code(e), e.message
+            release(e)
         except grpc.aio.AbortError:
             raise  # already an RPC status
         except Exception as e:  # noqa: BLE001 - a bug must answer INTERNAL and be logged, never kill the server
             log.exception("gRPC %s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            code, message = grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server; its log has the details"
+            release(e)
+        # Aborting outside the except block: the AbortError must not carry the request's error (and
+        # through its traceback, the request's arrays) as its __context__.
+        await context.abort(code, message)
 
     return wrapper
+
+
+def _spec(request):
+    """The request's ModelSpec; INVALID_ARGUMENT without one (predict_impl.cc and the others)."""
+    if not request.HasField("model_spec"):
+        raise InvalidArgumentError("Missing ModelSpec")
+    return request.model_spec
 
 
 def add_services(server, core: ServingCore, tensor_content: bool = False) -> None:
@@ -62,7 +78,7 @@ def add_services(server, core: ServingCore, tensor_content: bool = False) -> Non
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         @_rpc
         async def Predict(self, request, context):
-            ref = messages.model_ref(request.model_spec)
+            ref = messages.model_ref(_spec(request))
             inputs = tensors.request_tensors(request.inputs, core.limits)
             result = await bridge.wait(core.predict_future(ref, inputs, list(request.output_filter), ENTRYPOINT))
             response = predict_pb2.PredictResponse()
@@ -73,7 +89,7 @@ def add_services(server, core: ServingCore, tensor_content: bool = False) -> Non
 
         @_rpc
         async def Classify(self, request, context):
-            result = await blocking(core.classify, messages.model_ref(request.model_spec),
+            result = await blocking(core.classify, messages.model_ref(_spec(request)),
                                     messages.serialized_examples(request.input), ENTRYPOINT)
             response = classification_pb2.ClassificationResponse()
             messages.fill_model_spec(response.model_spec, result.model)
@@ -82,7 +98,7 @@ def add_services(server, core: ServingCore, tensor_content: bool = False) -> Non
 
         @_rpc
         async def Regress(self, request, context):
-            result = await blocking(core.regress, messages.model_ref(request.model_spec),
+            result = await blocking(core.regress, messages.model_ref(_spec(request)),
                                     messages.serialized_examples(request.input), ENTRYPOINT)
             response = regression_pb2.RegressionResponse()
             messages.fill_model_spec(response.model_spec, result.model)
@@ -106,16 +122,14 @@ def add_services(server, core: ServingCore, tensor_content: bool = False) -> Non
 
         @_rpc
         async def GetModelMetadata(self, request, context):
-            meta = await blocking(core.metadata, messages.model_ref(request.model_spec),
+            meta = await blocking(core.metadata, messages.model_ref(_spec(request)),
                                   list(request.metadata_field), ENTRYPOINT)
             return messages.metadata_response(meta)
 
     class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         @_rpc
         async def GetModelStatus(self, request, context):
-            if not request.HasField("model_spec"):
-                raise InvalidArgumentError("Missing ModelSpec")
-            return messages.status_response(core.status(messages.model_ref(request.model_spec), ENTRYPOINT))
+            return messages.status_response(core.status(messages.model_ref(_spec(request)), ENTRYPOINT))
 
         @_rpc
         async def HandleReloadConfigRequest(self, request, context):
@@ -131,8 +145,42 @@ def add_services(server, core: ServingCore, tensor_content: bool = False) -> Non
             log.info("reloaded the model config over gRPC: %s", ", ".join(m.name for m in models) or "no models")
             return model_management_pb2.ReloadConfigResponse()  # status: OK (error_code 0)
 
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(), server)
+    from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
+
+    _register(server, prediction_service_pb2, "PredictionService", PredictionService())
+    _register(server, model_service_pb2, "ModelService", ModelService())
+
+
+class _Undecodable:
+    """A request whose bytes did not parse: the RPC answers INVALID_ARGUMENT (gRPC's own deserializer
+    would answer UNKNOWN, naming a Python exception class)."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name, self.reason = type_name, reason
+
+
+def _tolerant(message_class):
+    from google.protobuf.message import DecodeError
+
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except (DecodeError, RecursionError, ValueError) as e:
+            return _Undecodable(message_class.DESCRIPTOR.full_name, str(e) or "malformed protobuf bytes")
+
+    return parse
+
+
+def _register(server, services_module, service: str, servicer) -> None:
+    """What the generated ``add_*Servicer_to_server`` does, with :func:`_tolerant` request parsing."""
+    import grpc
+    from google.protobuf import message_factory
+
+    descriptor = services_module.DESCRIPTOR.services_by_name[service]
+    handlers = {m.name: grpc.unary_unary_rpc_method_handler(
+        getattr(servicer, m.name), request_deserializer=_tolerant(message_factory.GetMessageClass(m.input_type)),
+        response_serializer=lambda r: r.SerializeToString()) for m in descriptor.methods}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
 
 
 __all__ = ["add_services", "CLASSIFY_METHOD", "REGRESS_METHOD"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 import numpy as np
 
@@ -23,7 +24,7 @@ ROW, COLUMNAR = "row", "columnar"
 
 
 def _debug(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
 def _json_type(value) -> str:
@@ -62,12 +63,82 @@ def parse_body(body: bytes) -> dict:
     try:
         doc = json.loads(body)
     except RecursionError as e:
-        raise InvalidArgumentError("JSON Parse error: The document is nested too deeply") from e
+        deep = _members_of_deep_object(body)  # rapidjson (iterative) accepts any depth; Python's parsers do not
+        if deep is None:
+            raise InvalidArgumentError("JSON Parse error: The document is nested too deeply") from e
+        return deep
     except (ValueError, UnicodeDecodeError) as e:
         offset = getattr(e, "pos", 0)
-        reason = getattr(e, "msg", str(e))
-        raise InvalidArgumentError(f"JSON Parse error: {reason} at offset: {offset}") from e
+        reason = getattr(e, "msg", "Invalid value.")  # undecodable bytes where a value should start
+        raise InvalidArgumentError(f"JSON Parse error: {_RAPIDJSON.get(reason, reason)} at offset: {offset}") from e
     return _object(doc)
+
+
+# The members a request body may have; a deep document keeps only these (TF Serving ignores the others).
+_KEYS = ("signature_name", "instances", "inputs", "examples", "context")
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]')
+# Scanning costs ~1-2 us per bracket: a document deeper than the parser allows is scanned only up to
+# this size (TF Serving's own test sends 1 MB of brackets); larger ones are "nested too deeply".
+DEEP_BODY_BYTES = 2 << 20
+
+
+class _TooDeep:
+    """A member value nested deeper than the parser allows: no tensor or name can be one."""
+
+    def __repr__(self) -> str:
+        return "[[...]]"
+
+
+def _members_of_deep_object(body: bytes) -> dict | None:
+    """A top-level object whose members nest too deeply for Python's parsers, split without
+    recursion: known members are parsed (a too-deep one becomes :class:`_TooDeep`), others skipped.
+    None if the body is not such an object (or too large to scan)."""
+    if len(body) > DEEP_BODY_BYTES or not body.lstrip().startswith(b"{"):
+        return None
+    members: dict = {}
+    depth, key, start = 0, None, None
+    for m in _TOKENS.finditer(body):
+        tok = m.group()
+        if tok in (b"[", b"{"):
+            depth += 1
+        elif tok in (b"]", b"}"):
+            depth -= 1
+        if depth == 1 and tok[:1] == b'"' and key is None and start is None:
+            key = tok
+        elif depth == 1 and tok == b":" and key is not None and start is None:
+            start = m.end()
+        elif (depth == 1 and tok == b",") or (depth == 0 and tok == b"}"):
+            if key is None or start is None:
+                return None
+            name = json.loads(key)
+            if name in _KEYS:
+                members[name] = _member(body[start:m.start()])
+            key, start = None, None
+            if depth == 0:
+                return members if not body[m.end():].strip() else None
+    return None
+
+
+def _member(text: bytes):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _TooDeep()
+    except ValueError as e:
+        raise InvalidArgumentError(f"JSON Parse error: {_RAPIDJSON.get(e.msg, e.msg)}") from e
+
+
+# Python's json messages -> rapidjson's (GetParseError_En), which TF Serving's clients see.
+_RAPIDJSON = {
+    "Expecting value": "Invalid value.",
+    "Extra data": "The document root must not be followed by other values.",
+    "Expecting property name enclosed in double quotes": "Missing a name for object member.",
+    "Expecting ':' delimiter": "Missing a colon after a name of object member.",
+    "Expecting ',' delimiter": "Missing a comma or ']' after an array element.",
+    "Unterminated string starting at": "Missing a closing quotation mark in string.",
+    "Invalid control character at": "Invalid encoding in string.",
+    "Invalid \\escape": "Invalid escape character in string.",
+}
 
 
 def _object(doc) -> dict:
@@ -261,42 +332,6 @@ def _b64(value) -> bytes:
         raise InvalidArgumentError("Unable to base64 decode") from e
 
 
-def predict_response(outputs: dict[str, np.ndarray], form: str) -> str:
-    """``{"predictions": ...}`` (row form) or ``{"outputs": ...}`` (columnar form)."""
-    if not outputs:
-        raise InvalidArgumentError("Cannot convert empty tensor map to JSON")
-    values = {name: _jsonable(name, t) for name, t in outputs.items()}
-    if form == COLUMNAR:
-        body = next(iter(values.values())) if len(values) == 1 else values
-        return json.dumps({"outputs": body})
-    batch = None
-    for name, t in outputs.items():
-        if t.ndim == 0:
-            raise InvalidArgumentError(f"Tensor name: {name} has no shape information ")
-        if batch is not None and t.shape[0] != batch:
-            raise InvalidArgumentError(f"Tensor name: {name} has inconsistent batch size: {t.shape[0]} "
-                                       f"expecting: {batch}")
-        batch = t.shape[0]
-    if len(values) == 1:
-        return json.dumps({"predictions": next(iter(values.values()))})
-    rows = [{name: values[name][i] for name in sorted(values)} for i in range(batch)]
-    return json.dumps({"predictions": rows})
-
-
-def _jsonable(name: str, t: np.ndarray):
-    if t.dtype.kind in "OS":
-        as_b64 = name.endswith("_bytes")  # TF Serving's convention for binary string outputs
-
-        def conv(v):
-            b = v if isinstance(v, bytes) else str(v).encode()
-            return {"b64": base64.b64encode(b).decode()} if as_b64 else b.decode("utf-8", "replace")
-
-        return np.vectorize(conv, otypes=[object])(t).tolist() if t.size else t.tolist()
-    if t.dtype.kind == "f":
-        return t.astype(np.float64).tolist()
-    return t.tolist()
-
-
 def examples(doc: dict) -> list[bytes]:
     """Serialized tf.Examples from a ``:classify`` / ``:regress`` body (context merged into each)."""
     from tensorflow.core.example import example_pb2
@@ -356,22 +391,3 @@ def _add_to_feature(v, name: str, feature) -> None:
         raise InvalidArgumentError(f"Unexpected element type in feature: {name} expecting type: "
                                    f"{_KIND_NAMES[current]}")
     getattr(feature, kind).value.append(item)
-
-
-def classify_response(classes, scores) -> str:
-    n = (classes if classes is not None else scores).shape[0]
-    k = (classes if classes is not None else scores).shape[1]
-    results = []
-    for i in range(n):
-        row = []
-        for j in range(k):
-            label = classes[i, j] if classes is not None else b""
-            label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
-            score = float(scores[i, j]) if scores is not None else 0.0
-            row.append([label, score])
-        results.append(row)
-    return json.dumps({"results": results})
-
-
-def regress_response(values: np.ndarray) -> str:
-    return json.dumps({"results": values.astype(np.float64).tolist()})

@@ -16,8 +16,9 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from tfship.savedmodel import list_versions
+from tfship.savedmodel import list_versions, version_folders
 from tfship.serve.backends import backend_class
 from tfship.serve.backends.base import BackendOptions
 from tfship.serve.config import BatchingOptions, LoadOptions, ModelConfig, check_version_labels
@@ -189,12 +190,12 @@ class ModelManager:
         state = model.versions.get(version)
         if state is None or state.failed_key is None:
             return False
-        return self._load_key(model.config.base_path / str(version), self._backend) == state.failed_key
+        return self._load_key(_folder(model.config, version), self._backend) == state.failed_key
 
     def _load(self, model: _Model, version: int) -> None:
         self._changes += 1
         cfg = model.config
-        path = cfg.base_path / str(version)
+        path = _folder(cfg, version)
         with self._lock:
             model.versions[version] = VersionState(version, "LOADING")
         log.info("loading model %s version %d from %s", cfg.name, version, path)
@@ -253,6 +254,11 @@ class ModelManager:
 
 def _copy(s: VersionState) -> VersionState:
     return VersionState(s.version, s.state, s.error_code, s.error_message)
+
+
+def _folder(cfg: ModelConfig, version: int) -> Path:
+    """A version's folder: TF Serving's zero-padded names ("00000123") included."""
+    return version_folders(cfg.base_path).get(version, cfg.base_path / str(version))
 
 
 def _requested_version(model: _Model | None, version: int | None, label: str | None) -> int | None:

@@ -35,7 +35,7 @@ def serialized_examples(input_proto) -> list[bytes]:
         # TF Serving feeds ExampleListWithContext to the model.
         context = lst.context.SerializeToString()
         return [context + e.SerializeToString() for e in lst.examples]
-    raise InvalidArgumentError("Input is empty.")
+    return []  # the core answers "Input is empty." once it has found the model, as TF Serving does
 
 
 def status_response(states: list[VersionState]):

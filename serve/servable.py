@@ -54,7 +54,7 @@ class Servable:
         """Run a signature on checked inputs; batched with other requests when batching is on."""
         info = self.signature(signature_name)
         check_inputs(info, inputs)
-        if self._batching is None or not info.batchable:
+        if self._batching is None or not _batches(info, inputs):
             return self._call(signature_name, inputs)
         try:
             return self._batcher(signature_name).submit(inputs)
@@ -68,7 +68,7 @@ class Servable:
         thread; unbatched ones run on ``executor``. Bad inputs raise here, before anything runs."""
         info = self.signature(signature_name)
         check_inputs(info, inputs)
-        if self._batching is not None and info.batchable:
+        if self._batching is not None and _batches(info, inputs):
             try:
                 return self._batcher(signature_name).submit_future(inputs)
             except BatcherStopped:
@@ -114,7 +114,8 @@ class Servable:
 
 
 def check_inputs(info: SignatureInfo, inputs: Tensors) -> None:
-    """Inputs must match the signature's names, dtypes and known dimensions."""
+    """Inputs must match the signature's names and dtypes. Shapes are the runtime's to judge, as in TF
+    Serving, which feeds a tensor of any shape and lets the graph accept or refuse it."""
     if set(inputs) != set(info.inputs):
         sent, want = sorted(inputs), sorted(info.inputs)
         # TF Serving's message (servables/tensorflow/predict_util.cc, VerifyRequestInputsSize).
@@ -127,12 +128,14 @@ def check_inputs(info: SignatureInfo, inputs: Tensors) -> None:
         if not numpy_dtype_matches(value.dtype, spec.dtype):
             raise InvalidArgumentError(f"Expects arg[{sorted(info.inputs).index(key)}] to be "
                                        f"{dtype_name(spec.dtype)} but {_np_name(value)} is provided")
-        if spec.shape is None:
-            continue
-        if value.ndim != len(spec.shape) or any(w not in (-1, g) for w, g in zip(spec.shape, value.shape)):
-            raise InvalidArgumentError(
-                f"input '{key}' of signature '{info.name}' has shape {list(value.shape)}, but the signature "
-                f"expects {[d if d >= 0 else None for d in spec.shape]} (None: any size)")
+
+
+def _batches(info: SignatureInfo, inputs: Tensors) -> bool:
+    """Whether a request can join a batch: every input has the declared rank and known dimensions
+    (anything else goes to the runtime alone, which accepts or refuses it)."""
+    return info.batchable and all(
+        v.ndim == len(info.inputs[k].shape) and all(w in (-1, g) for w, g in zip(info.inputs[k].shape, v.shape))
+        for k, v in inputs.items())
 
 
 def _np_name(value: np.ndarray) -> str:

@@ -7,6 +7,7 @@ A *run folder* (what ``tfship train --out runs/cnn`` writes) holds the base fold
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -20,29 +21,53 @@ RUN_SAVED_MODEL_DIR = "saved_model"
 # Version folders are being written under a name TF Serving ignores (not an integer) and renamed
 # into place when complete, so a server polling the base folder never sees a half-written version.
 _TMP_PREFIX = ".tmp-version-"
+# TF Serving reads a version from a folder name with absl::SimpleAtoi
+# (sources/storage_path/file_system_storage_path_source.cc, ParseVersionNumber): optional ASCII
+# whitespace around an optional sign and decimal digits, fitting int64. "00000123" is version 123.
+_VERSION_NAME = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*")
+_INT64 = 1 << 63
 
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One servable version: its base folder, integer version and folder."""
+    """One servable version: its base folder, integer version and folder name (``00000123`` is
+    version 123, as in TF Serving's own test data)."""
 
     base: Path
     version: int
+    folder: str = ""  # the folder's name when it is not str(version)
 
     @property
     def path(self) -> Path:
-        return self.base / str(self.version)
+        return self.base / (self.folder or str(self.version))
+
+
+def parse_version(name: str) -> int | None:
+    """The version a folder name stands for, as TF Serving parses it; None if it is not one."""
+    m = _VERSION_NAME.fullmatch(name)
+    if m is None:
+        return None
+    value = int(m.group(1))
+    return value if -_INT64 <= value < _INT64 else None
+
+
+def version_folders(base: Path) -> dict[int, Path]:
+    """Complete versions under ``base`` (folders whose name parses as a version and that hold a
+    saved_model.pb), ascending. Two folders naming one version ("1" and "0001"): the later name in
+    sorted order wins, as in TF Serving's IndexChildrenByVersion."""
+    if not base.is_dir():
+        return {}
+    found: dict[int, Path] = {}
+    for child in sorted(base.iterdir(), key=lambda c: c.name):
+        version = parse_version(child.name)
+        if version is not None and child.is_dir() and (child / SAVED_MODEL_FILE).is_file():
+            found[version] = child
+    return dict(sorted(found.items()))
 
 
 def list_versions(base: Path) -> list[int]:
-    """Complete versions under ``base``: integer-named folders holding a saved_model.pb, ascending."""
-    if not base.is_dir():
-        return []
-    versions = []
-    for child in base.iterdir():
-        if child.is_dir() and child.name.isdigit() and (child / SAVED_MODEL_FILE).is_file():
-            versions.append(int(child.name))
-    return sorted(versions)
+    """Complete versions under ``base``, ascending (see :func:`version_folders`)."""
+    return list(version_folders(base))
 
 
 def resolve_model(path: str | os.PathLike, version: int | None = None) -> ModelVersion:
@@ -55,24 +80,30 @@ def resolve_model(path: str | os.PathLike, version: int | None = None) -> ModelV
         raise ModelNotFoundError(f"model folder '{p}' does not exist (expected a run folder from "
                                  "'tfship train', a SavedModel base folder or a version folder)")
     if (p / SAVED_MODEL_FILE).is_file():
-        if not p.name.isdigit():
+        own = parse_version(p.name)
+        if own is None:
             raise ModelNotFoundError(
                 f"'{p}' holds a SavedModel but its folder name is not an integer version; "
                 f"TensorFlow Serving's layout is <base>/<version>/{SAVED_MODEL_FILE}")
-        if version is not None and version != int(p.name):
-            raise ModelNotFoundError(f"'{p}' is version {p.name}, but --version {version} was asked for")
-        return ModelVersion(p.parent, int(p.name))
+        if version is not None and version != own:
+            raise ModelNotFoundError(f"'{p}' is version {own}, but --version {version} was asked for")
+        return _version(p.parent, own, p.name)
     base = p / RUN_SAVED_MODEL_DIR if (p / RUN_SAVED_MODEL_DIR).is_dir() else p
-    versions = list_versions(base)
+    folders = version_folders(base)
+    versions = list(folders)
     if not versions:
         raise ModelNotFoundError(
             f"no SavedModel version found under '{base}' (expected folders like "
             f"'{base}/1/{SAVED_MODEL_FILE}'); train one with 'tfship train --out {p}'")
     if version is None:
-        return ModelVersion(base, versions[-1])
+        version = versions[-1]
     if version not in versions:
         raise ModelNotFoundError(f"version {version} not found under '{base}'; available: {versions}")
-    return ModelVersion(base, version)
+    return _version(base, version, folders[version].name)
+
+
+def _version(base: Path, version: int, folder: str) -> ModelVersion:
+    return ModelVersion(base, version, "" if folder == str(version) else folder)
 
 
 def run_dir_of(model: ModelVersion) -> Path | None:
@@ -110,5 +141,5 @@ def write_new_version(base: Path, write: Callable[[Path], None]) -> ModelVersion
 
 
 def _taken_names(base: Path) -> list[int]:
-    """Integer names in use even without a saved_model.pb (a version someone else is filling)."""
-    return [int(c.name) for c in base.iterdir() if c.name.isdigit()]
+    """Version names in use even without a saved_model.pb (a version someone else is filling)."""
+    return [v for v in (parse_version(c.name) for c in base.iterdir()) if v is not None]

@@ -39,7 +39,7 @@ def test_status(rest_url):
 @pytest.mark.parametrize("path, code, message", [
     ("/v1/models/nope", 404, "Could not find any versions of model nope"),
     (f"/v1/models/{MODEL}/versions/9", 404, f"Could not find version 9 of model {MODEL}"),
-    (f"/v1/models/{MODEL}/labels/canary", 400, "Unrecognized servable version label: canary"),
+    (f"/v1/models/{MODEL}/labels/canary/metadata", 400, "Unrecognized servable version label: canary"),
     ("/v1/models", 400, "Missing model name in request."),
     ("/v1/nothing", 400, "Malformed request: GET /v1/nothing"),
     (f"/v1/models/{MODEL}/versions/9/metadata", 404, f"Servable not found for request: Specific({MODEL}, 9)"),
@@ -118,12 +118,11 @@ def test_classify_with_context(rest_url, images, reference):
 
 
 @pytest.mark.parametrize("verb, body, code, message", [
-    ("predict", b"{not json", 400, "JSON Parse error: Expecting property name enclosed in double quotes at offset: 1"),
+    ("predict", b"{not json", 400, "JSON Parse error: Missing a name for object member. at offset: 1"),
     ("predict", b"", 400, "JSON Parse error: The document is empty"),
     ("predict", b"[1]", 400, "JSON Value: [1] Is not object"),
     ("predict", b"[" * 100_000, 400, "JSON Parse error: The document is nested too deeply"),
-    ("predict", b"\x80{}", 400, "JSON Parse error: 'utf-8' codec can't decode byte 0x80 in position 0: invalid start "
-     "byte at offset: 0"),
+    ("predict", b"\x80{}", 400, "JSON Parse error: Invalid value. at offset: 0"),
     ("predict", {"signature_name": "predict_images"}, 400, "Missing 'inputs' or 'instances' key"),
     ("predict", {"signature_name": 3, "instances": [1]}, 400,
      "JSON Value: {\"signature_name\":3,\"instances\":[1]} not formatted correctly. 'signature_name' key must be a "
@@ -138,9 +137,10 @@ def test_classify_with_context(rest_url, images, reference):
     ("predict", {"signature_name": "predict_images", "instances": [[0.5] * 784, [0.5] * 783]}, 400,
      "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting tensor size: 784 but "
      "got: 783"),
+    # No check against the declared shape (TF Serving has none): the runtime refuses, in its words.
     ("predict", {"signature_name": "predict_images", "instances": [[0.5] * 5]}, 400,
-     "input 'images' of signature 'predict_images' has shape [1, 5], but the signature expects [None, 784] "
-     "(None: any size)"),
+     "Input to reshape is a tensor with 5 values, but the requested shape has 784\n\t [[{{node "
+     "mnist_cnn_1/to_image_1/Reshape}}]]"),
     ("classify", {"instances": [[0.5]]}, 400,
      "JSON Value: {\"instances\":[[0.5]]} When method is classify, key 'examples' is expected and was not found"),
     ("classify", {"examples": [{"x": [0, 0.5]}]}, 400, "Unexpected element type in feature: x expecting type: int64"),
@@ -200,7 +200,7 @@ def test_json_bodies_parse_fast_and_leniently():
     assert parse_body(b'{"instances": [[0.5, 1e-3]]}') == {"instances": [[0.5, 1e-3]]}
     doc = parse_body(b'{"a": NaN, "b": 123456789012345678901234567890}')
     assert math.isnan(doc["a"]) and doc["b"] == 123456789012345678901234567890
-    with pytest.raises(InvalidArgumentError, match="^JSON Parse error: Expecting value at offset: 6$"):
+    with pytest.raises(InvalidArgumentError, match="^JSON Parse error: Invalid value. at offset: 6$"):
         parse_body(b'{"a": }')
     with pytest.raises(InvalidArgumentError, match="Is not object"):
         parse_body(b"[1, 2]")
