@@ -48,9 +48,9 @@ def tfs_models_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def server(tfs_models_dir):
-    """Overrides tests/serve's ``server`` here, so its ``rest_url``, ``prediction_stub`` and
-    ``model_stub`` fixtures talk to this one."""
+def tfs_server(tfs_models_dir):
+    # Not an override of tests/serve's ``server``: its session-scoped ``rest_url`` and stubs would be
+    # cached with whichever server came first, so this suite has its own, named apart.
     from tfship.serve.config import ModelConfig, VersionPolicy
     from tfship.serve.server import ModelServer, ServerOptions
 
@@ -60,3 +60,27 @@ def server(tfs_models_dir):
     s.start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def tfs_rest(tfs_server) -> str:
+    return f"http://127.0.0.1:{tfs_server.rest_port}"
+
+
+@pytest.fixture(scope="session")
+def tfs_stubs(tfs_server):
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{tfs_server.grpc_port}") as ch:
+        yield (prediction_service_pb2_grpc.PredictionServiceStub(ch), model_service_pb2_grpc.ModelServiceStub(ch))
+
+
+@pytest.fixture(scope="session")
+def prediction(tfs_stubs):
+    return tfs_stubs[0]
+
+
+@pytest.fixture(scope="session")
+def model_service(tfs_stubs):
+    return tfs_stubs[1]

@@ -52,12 +52,12 @@ def _scalar_float(value: float):
 
 
 # PI:86-110 MissingOrEmptyModelSpec, CS/RS InvalidModelSpec.
-def test_missing_or_empty_model_spec(prediction_stub):
+def test_missing_or_empty_model_spec(prediction):
     from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
-    for call, message in ((prediction_stub.Predict, predict_pb2.PredictRequest),
-                          (prediction_stub.Classify, classification_pb2.ClassificationRequest),
-                          (prediction_stub.Regress, regression_pb2.RegressionRequest)):
+    for call, message in ((prediction.Predict, predict_pb2.PredictRequest),
+                          (prediction.Classify, classification_pb2.ClassificationRequest),
+                          (prediction.Regress, regression_pb2.RegressionRequest)):
         request = message()
         assert _code(call, request)[0] == grpc.StatusCode.INVALID_ARGUMENT  # no model_spec
         request.model_spec.SetInParent()
@@ -66,31 +66,31 @@ def test_missing_or_empty_model_spec(prediction_stub):
         assert _code(call, request)[0] == grpc.StatusCode.NOT_FOUND
 
 
-def test_predict_empty_input_list(prediction_stub):  # PI:112-126
-    code, details = _code(prediction_stub.Predict, _predict())
+def test_predict_empty_input_list(prediction):  # PI:112-126
+    code, details = _code(prediction.Predict, _predict())
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "input size does not match signature: 0!=1" in details
 
 
-def test_predict_inputs_dont_match_signature(prediction_stub):  # PI:128-148
+def test_predict_inputs_dont_match_signature(prediction):  # PI:128-148
     request = _predict(inputs={"key": _tensor(dtype=7, shape=[1], strings=[b"any_key"])})
-    assert _code(prediction_stub.Predict, request)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(prediction.Predict, request)[0] == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_predict_output_filter(prediction_stub):  # PI:150-180
+def test_predict_output_filter(prediction):  # PI:150-180
     request = _predict(inputs={"x": _scalar_float(2.0)}, output_filter=["output_filter"])
-    code, details = _code(prediction_stub.Predict, request)
+    code, details = _code(prediction.Predict, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "output tensor alias not found in signature: output_filter" in details
-    assert prediction_stub.Predict(_predict(inputs={"x": _scalar_float(2.0)}, output_filter=["y"]), timeout=30)
-    code, details = _code(prediction_stub.Predict, _predict(inputs={"x": _scalar_float(2.0)}, output_filter=["y", "y"]))
+    assert prediction.Predict(_predict(inputs={"x": _scalar_float(2.0)}, output_filter=["y"]), timeout=30)
+    code, details = _code(prediction.Predict, _predict(inputs={"x": _scalar_float(2.0)}, output_filter=["y", "y"]))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "duplicate output tensor alias: y" in details
 
 
-def test_predict_input_of_wrong_type(prediction_stub):  # PI:182-202
+def test_predict_input_of_wrong_type(prediction):  # PI:182-202
     request = _predict(inputs={"x": _tensor(dtype=7, shape=[1], strings=[b"any_key"])}, output_filter=["y"])
-    assert _code(prediction_stub.Predict, request)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(prediction.Predict, request)[0] == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.mark.parametrize("signature, alias, out_alias, expected", [
@@ -98,19 +98,19 @@ def test_predict_input_of_wrong_type(prediction_stub):  # PI:182-202
     ("regress_x2_to_y3", "inputs", "outputs", 4.0),  # PI:232-256 PredictionWithNamedRegressionSignature
     ("classify_x2_to_y3", "inputs", "scores", 4.0),  # PI:258-285 PredictionWithNamedClassificationSignature
 ])
-def test_predict_success_with_a_scalar(prediction_stub, signature, alias, out_alias, expected):
+def test_predict_success_with_a_scalar(prediction, signature, alias, out_alias, expected):
     # The input has no tensor_shape (a scalar) though the signature declares [-1, 1]: TF Serving
     # feeds it to the graph as it is, and answers a scalar.
-    response = prediction_stub.Predict(_predict(signature=signature, inputs={alias: _scalar_float(2.0)}), timeout=30)
+    response = prediction.Predict(_predict(signature=signature, inputs={alias: _scalar_float(2.0)}), timeout=30)
     assert dict(response.outputs) == {out_alias: _scalar_float(expected)}
     assert response.model_spec.name == MODEL
     assert response.model_spec.version.value == VERSION
     assert response.model_spec.signature_name == (signature or "serving_default")
 
 
-def test_predict_with_customized_signatures(prediction_stub):  # PI:287-368 (saved_model_counter)
+def test_predict_with_customized_signatures(prediction):  # PI:287-368 (saved_model_counter)
     def call(signature, inputs=None, output_filter=()):
-        r = prediction_stub.Predict(_predict("counter", signature, None, inputs, output_filter), timeout=30)
+        r = prediction.Predict(_predict("counter", signature, None, inputs, output_filter), timeout=30)
         assert r.model_spec.signature_name == signature
         return dict(r.outputs)
 
@@ -122,16 +122,16 @@ def test_predict_with_customized_signatures(prediction_stub):  # PI:287-368 (sav
     assert call("incr_counter_by", {"delta": _scalar_float(3)}) == {"output": _scalar_float(4)}
 
 
-def test_unknown_signature(prediction_stub):
+def test_unknown_signature(prediction):
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
     # predict_util.cc RunPredict: FAILED_PRECONDITION; CS:86-96, RS:86-96: INVALID_ARGUMENT.
-    code, details = _code(prediction_stub.Predict, _predict(signature="invalid_signature_name",
+    code, details = _code(prediction.Predict, _predict(signature="invalid_signature_name",
                                                        inputs={"x": _scalar_float(2.0)}))
     assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION,
                                'Serving signature key "invalid_signature_name" not found.')
-    for call, message in ((prediction_stub.Classify, classification_pb2.ClassificationRequest),
-                          (prediction_stub.Regress, regression_pb2.RegressionRequest)):
+    for call, message in ((prediction.Classify, classification_pb2.ClassificationRequest),
+                          (prediction.Regress, regression_pb2.RegressionRequest)):
         request = message()
         request.model_spec.name = MODEL
         request.model_spec.signature_name = "invalid_signature_name"
@@ -150,13 +150,13 @@ def _examples(request, x: float, extra: bool = True):
 @pytest.mark.parametrize("model, x, expected", [(MODEL, 80.0, 42.0),  # CS:98-147 ClassificationSuccess
                                                 ("default", 2.0, 3.0),  # TMS:111-141 testClassify
                                                 ("default_tf2", 2.0, 3.0)])  # TMS:143-149 testClassifyTf2
-def test_classify(prediction_stub, model, x, expected):
+def test_classify(prediction, model, x, expected):
     from tensorflow_serving.apis import classification_pb2
 
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = "classify_x_to_y"
-    response = prediction_stub.Classify(_examples(request, x), timeout=30)
+    response = prediction.Classify(_examples(request, x), timeout=30)
     assert len(response.result.classifications) == 1
     assert [(c.label, c.score) for c in response.result.classifications[0].classes] == [("", expected)]
     assert (response.model_spec.name, response.model_spec.signature_name,
@@ -166,13 +166,13 @@ def test_classify(prediction_stub, model, x, expected):
 @pytest.mark.parametrize("model, x, expected", [(MODEL, 80.0, 42.0),  # RS:98-145 RegressionSuccess
                                                 ("default", 2.0, 3.0),  # TMS:151-181 testRegress
                                                 ("default_tf2", 2.0, 3.0)])  # TMS:183-189 testRegressTf2
-def test_regress(prediction_stub, model, x, expected):
+def test_regress(prediction, model, x, expected):
     from tensorflow_serving.apis import regression_pb2
 
     request = regression_pb2.RegressionRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = "regress_x_to_y"
-    response = prediction_stub.Regress(_examples(request, x), timeout=30)
+    response = prediction.Regress(_examples(request, x), timeout=30)
     assert [r.value for r in response.result.regressions] == [expected]
     assert (response.model_spec.name, response.model_spec.signature_name,
             response.model_spec.version.value) == (model, "regress_x_to_y", VERSION)
@@ -209,8 +209,8 @@ REGRESS, CLASSIFY, PREDICT = "tensorflow/serving/regress", "tensorflow/serving/c
     ([("", "regress_x_to_y", REGRESS)], 2.0, grpc.StatusCode.INVALID_ARGUMENT,
      "Found ModelSpec with an empty model name."),  # multi_inference.cc:44
 ])
-def test_multi_inference_errors(prediction_stub, model, tasks, x, code, message):
-    got, details = _code(prediction_stub.MultiInference, _multi(tasks, x, model))
+def test_multi_inference_errors(prediction, model, tasks, x, code, message):
+    got, details = _code(prediction.MultiInference, _multi(tasks, x, model))
     assert got == code, details
     assert message in details
 
@@ -223,8 +223,8 @@ def test_multi_inference_errors(prediction_stub, model, tasks, x, code, message)
     ([("regress_x_to_y", REGRESS), ("classify_x_to_y", CLASSIFY)],
      [("regression", 3.0), ("classification", 3.0)]),  # MI:310 RegressAndClassifySignaturesTest; TMS:191-235
 ])
-def test_multi_inference(prediction_stub, model, tasks, expected):
-    response = prediction_stub.MultiInference(_multi([(None, s, m) for s, m in tasks], 2.0, model), timeout=30)
+def test_multi_inference(prediction, model, tasks, expected):
+    response = prediction.MultiInference(_multi([(None, s, m) for s, m in tasks], 2.0, model), timeout=30)
     got = []
     for (signature, _), result in zip(tasks, response.results):
         assert (result.model_spec.name, result.model_spec.signature_name) == (model, signature)
@@ -249,42 +249,42 @@ def _status_request(name=None, version=None, label=None):
     return r
 
 
-def test_get_model_status_errors(model_stub):
+def test_get_model_status_errors(model_service):
     from tensorflow_serving.apis import get_model_status_pb2
 
     # GS:96-103 MissingOrEmptyModelSpecFailure; GS:105-118; GS:120-134.
-    assert _code(model_stub.GetModelStatus, get_model_status_pb2.GetModelStatusRequest())[0] == \
+    assert _code(model_service.GetModelStatus, get_model_status_pb2.GetModelStatusRequest())[0] == \
         grpc.StatusCode.INVALID_ARGUMENT
-    assert _code(model_stub.GetModelStatus, _status_request("nonexistent_model"))[0] == grpc.StatusCode.NOT_FOUND
-    assert _code(model_stub.GetModelStatus, _status_request("half_plus_two_2_versions_all", 125))[0] == \
+    assert _code(model_service.GetModelStatus, _status_request("nonexistent_model"))[0] == grpc.StatusCode.NOT_FOUND
+    assert _code(model_service.GetModelStatus, _status_request("half_plus_two_2_versions_all", 125))[0] == \
         grpc.StatusCode.NOT_FOUND
 
 
-def test_get_model_status_all_and_single_versions(model_stub):  # GS:136-175
-    response = model_stub.GetModelStatus(_status_request("half_plus_two_2_versions_all"), timeout=30)
+def test_get_model_status_all_and_single_versions(model_service):  # GS:136-175
+    response = model_service.GetModelStatus(_status_request("half_plus_two_2_versions_all"), timeout=30)
     assert {s.version for s in response.model_version_status} == {123, 124}
     assert all((s.status.error_code, s.status.error_message) == (0, "") for s in response.model_version_status)
-    response = model_stub.GetModelStatus(_status_request("half_plus_two_2_versions_all", 123), timeout=30)
+    response = model_service.GetModelStatus(_status_request("half_plus_two_2_versions_all", 123), timeout=30)
     assert [s.version for s in response.model_version_status] == [123]
     # TMS:93-109 testGetModelStatus.
-    response = model_stub.GetModelStatus(_status_request("default"), timeout=30)
+    response = model_service.GetModelStatus(_status_request("default"), timeout=30)
     assert [(s.version, s.status.error_code) for s in response.model_version_status] == [(123, 0)]
 
 
-def test_get_model_status_ignores_version_label(model_stub):
+def test_get_model_status_ignores_version_label(model_service):
     # get_model_status_impl.cc reads only model_spec.version: a label, even an unknown one, is ignored.
-    response = model_stub.GetModelStatus(_status_request("half_plus_two_2_versions_all", label="nope"),
+    response = model_service.GetModelStatus(_status_request("half_plus_two_2_versions_all", label="nope"),
                                             timeout=30)
     assert {s.version for s in response.model_version_status} == {123, 124}
 
 
-def test_get_model_metadata(prediction_stub):  # TMS:111-131 testGetModelMetadata
+def test_get_model_metadata(prediction):  # TMS:111-131 testGetModelMetadata
     from tensorflow_serving.apis import get_model_metadata_pb2
 
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = "default"
     request.metadata_field.append("signature_def")
-    response = prediction_stub.GetModelMetadata(request, timeout=30)
+    response = prediction.GetModelMetadata(request, timeout=30)
     assert response.model_spec.name == "default"
     assert response.model_spec.version.value == VERSION
     assert list(response.metadata) == ["signature_def"]
@@ -296,9 +296,9 @@ def test_get_model_metadata(prediction_stub):  # TMS:111-131 testGetModelMetadat
     ("half_plus_three", "serving_default", 4.0, []),
     ("default_tf2", "serving_default", 3.0, []),
 ])
-def test_verify_predict_request(prediction_stub, model, signature, expected, output_filter):
+def test_verify_predict_request(prediction, model, signature, expected, output_filter):
     # tensorflow_model_server_test_base.py VerifyPredictRequest: x = [2.0] with shape [1].
-    response = prediction_stub.Predict(_predict(model, signature, None, {"x": _tensor([2.0], shape=[1])}, output_filter),
+    response = prediction.Predict(_predict(model, signature, None, {"x": _tensor([2.0], shape=[1])}, output_filter),
                                   timeout=30)
     assert list(response.outputs) == ["y"]
     assert response.outputs["y"].dtype == 1

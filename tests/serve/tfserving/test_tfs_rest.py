@@ -61,17 +61,17 @@ def _error(r: requests.Response) -> str:
     ("GET", "/v2/models/foo", 404, "/v2/models/foo"),  # EVH:78 SimpleGETNotFound
     ("POST", "/", 404, "/"),
 ])
-def test_unsupported_api_calls(rest_url, method, path, code, message):
-    r = _call(rest_url, method, path)
+def test_unsupported_api_calls(tfs_rest, method, path, code, message):
+    r = _call(tfs_rest, method, path)
     assert r.status_code == code, r.text
     assert message in _error(r)
 
 
-def test_cors_preflight(rest_url):
+def test_cors_preflight(tfs_rest):
     # http_server.cc: OPTIONS with an http(s) Origin is answered OK; without, FAILED_PRECONDITION.
-    r = _call(rest_url, "OPTIONS", f"/v1/models/{HP2}:predict", headers={"Origin": "http://example.com"})
+    r = _call(tfs_rest, "OPTIONS", f"/v1/models/{HP2}:predict", headers={"Origin": "http://example.com"})
     assert r.status_code == 200, r.text
-    r = _call(rest_url, "OPTIONS", f"/v1/models/{HP2}:predict")
+    r = _call(tfs_rest, "OPTIONS", f"/v1/models/{HP2}:predict")
     assert r.status_code == 400
     assert _error(r) == "Origin header is missing in CORS preflight"
 
@@ -79,8 +79,8 @@ def test_cors_preflight(rest_url):
 # HRH:228-246 PredictModelNameVersionErrors.
 @pytest.mark.parametrize("path", ["/v1/models/foo:predict", "/v1/models/foo/versions/50:predict",
                                   f"/v1/models/{HP2}99:predict", f"/v1/models/{HP2}/versions/99:predict"])
-def test_predict_unknown_model_or_version_is_not_found(rest_url, path):
-    r = _call(rest_url, "POST", path, {"instances": [1]})
+def test_predict_unknown_model_or_version_is_not_found(tfs_rest, path):
+    r = _call(tfs_rest, "POST", path, {"instances": [1]})
     assert r.status_code == 404, r.text
     assert _error(r)
 
@@ -93,8 +93,8 @@ def test_predict_unknown_model_or_version_is_not_found(rest_url, path):
     ("/labels/Version_Nonexistent:predict", {"instances": ["x", "y"]}, "Unrecognized servable version label"),
     (":predict", {"signature_name": 100}, "'signature_name' key must be a string value."),
 ])
-def test_predict_request_errors(rest_url, path, body, message):
-    r = _call(rest_url, "POST", f"/v1/models/{HP2}{path}", body)
+def test_predict_request_errors(tfs_rest, path, body, message):
+    r = _call(tfs_rest, "POST", f"/v1/models/{HP2}{path}", body)
     assert r.status_code == 400, r.text
     assert message in _error(r)
 
@@ -111,17 +111,17 @@ def test_predict_request_errors(rest_url, path, body, message):
     ("default", ":predict", {"instances": [2.0, 3.0, 4.0]}, {"predictions": [3.0, 3.5, 4.0]}),
     ("default", ":predict", {"inputs": [2.0, 3.0, 4.0]}, {"outputs": [3.0, 3.5, 4.0]}),
 ])
-def test_predict(rest_url, model, path, body, expected):
-    r = _call(rest_url, "POST", f"/v1/models/{model}{path}", body)
+def test_predict(tfs_rest, model, path, body, expected):
+    r = _call(tfs_rest, "POST", f"/v1/models/{model}{path}", body)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     assert r.json() == expected
 
 
-def test_predict_floats_are_written_as_tf_serving_writes_them(rest_url):
+def test_predict_floats_are_written_as_tf_serving_writes_them(tfs_rest):
     # util/json_tensor.cc WriteDecimal: "%g", or max_digits10 when that does not round-trip; ".0" on
     # whole numbers. 0.5 * 0.1 + 2 in float32 is 2.04999995; TF Serving writes 2.05, never 2.049999952316284.
-    r = _call(rest_url, "POST", f"/v1/models/{HP2}:predict", {"instances": [0.1, 2.0, 13999996.0, 1 / 3]})
+    r = _call(tfs_rest, "POST", f"/v1/models/{HP2}:predict", {"instances": [0.1, 2.0, 13999996.0, 1 / 3]})
     assert r.status_code == 200, r.text
     assert r.text.replace(" ", "").replace("\n", "") == '{"predictions":[2.05,3.0,7e+06,2.16666675]}'
 
@@ -130,9 +130,9 @@ def test_predict_floats_are_written_as_tf_serving_writes_them(rest_url):
 @pytest.mark.parametrize("model, path, x, expected", [
     (HP2, ":regress", 80.0, 42.0), (HP2, "/versions/123:regress", 80.0, 42.0),
     (HP2, "/labels/Version_Label:regress", 80.0, 42.0), ("default", ":regress", 2.0, 3.0)])
-def test_regress(rest_url, model, path, x, expected):
+def test_regress(tfs_rest, model, path, x, expected):
     body = {"signature_name": "regress_x_to_y", "examples": [{"x": x}]}
-    r = _call(rest_url, "POST", f"/v1/models/{model}{path}", body)
+    r = _call(tfs_rest, "POST", f"/v1/models/{model}{path}", body)
     assert r.status_code == 200, r.text
     assert r.json() == {"results": [expected]}
 
@@ -141,9 +141,9 @@ def test_regress(rest_url, model, path, x, expected):
 @pytest.mark.parametrize("model, path, x, expected", [
     (HP2, ":classify", 20.0, 12.0), (HP2, "/labels/Version_Label:classify", 10.0, 7.0),
     ("default", ":classify", 2.0, 3.0)])
-def test_classify(rest_url, model, path, x, expected):
+def test_classify(tfs_rest, model, path, x, expected):
     body = {"signature_name": "classify_x_to_y", "examples": [{"x": x}]}
-    r = _call(rest_url, "POST", f"/v1/models/{model}{path}", body)
+    r = _call(tfs_rest, "POST", f"/v1/models/{model}{path}", body)
     assert r.status_code == 200, r.text
     assert r.json() == {"results": [[["", expected]]]}
 
@@ -156,8 +156,8 @@ def _status(version: str = "123") -> dict:
 # HRH:418-483 GetStatus; TMS:522-546 testGetStatusREST.
 @pytest.mark.parametrize("path", [f"/v1/models/{HP2}", f"/v1/models/{HP2}/versions/123",
                                   f"/v1/models/{HP2}/labels/Version_Label", "/v1/models/default"])
-def test_get_status(rest_url, path):
-    r = _call(rest_url, "GET", path)
+def test_get_status(tfs_rest, path):
+    r = _call(tfs_rest, "GET", path)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     assert r.json() == _status()
@@ -176,13 +176,13 @@ def _sorted(obj):
 # model's signature map carries them, see tfs_models.py); TMS:548-578 testGetModelMetadataREST.
 @pytest.mark.parametrize("model, signatures", [(HP2, list(tfs_models.SIGNATURES)),
                                                ("default", tfs_models.CPU_SIGNATURES)])
-def test_get_model_metadata(rest_url, model, signatures):
+def test_get_model_metadata(tfs_rest, model, signatures):
     expected = json.loads(METADATA_JSON.read_text())
     expected["model_spec"]["name"] = model
     defs = expected["metadata"]["signature_def"]["signature_def"]
     for name in [n for n in defs if n not in signatures]:
         del defs[name]
-    r = _call(rest_url, "GET", f"/v1/models/{model}/metadata")
+    r = _call(tfs_rest, "GET", f"/v1/models/{model}/metadata")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     assert _sorted(r.json()) == _sorted(expected)
@@ -200,37 +200,37 @@ def test_get_model_metadata(rest_url, model, signatures):
     ("POST", f"/v1/models/modelname{RESERVED}/labels/latest{RESERVED}:predict", 400,
      "Unrecognized servable version label: latest!#$%&'()*+,/:;=?@[]"),
 ])
-def test_percent_encoded_names_are_decoded(rest_url, method, path, code, message):
-    r = _call(rest_url, method, path, {"instances": [1.0]} if method == "POST" else None)
+def test_percent_encoded_names_are_decoded(tfs_rest, method, path, code, message):
+    r = _call(tfs_rest, method, path, {"instances": [1.0]} if method == "POST" else None)
     assert r.status_code == code, r.text
     assert message in _error(r)
 
 
-def test_percent_encoded_label_reaches_the_model(rest_url):
+def test_percent_encoded_label_reaches_the_model(tfs_rest):
     # HRU:62-74: a label with reserved characters is decoded before it is looked up.
-    r = _call(rest_url, "GET", f"/v1/models/{HP2}/labels/latest{RESERVED}/metadata")
+    r = _call(tfs_rest, "GET", f"/v1/models/{HP2}/labels/latest{RESERVED}/metadata")
     assert r.status_code == 400, r.text
     assert "Unrecognized servable version label: latest!#$%&'()*+,/:;=?@[]" in _error(r)
-    r = _call(rest_url, "GET", "/v1/models/%64efault")  # "%64" is "d"
+    r = _call(tfs_rest, "GET", "/v1/models/%64efault")  # "%64" is "d"
     assert r.status_code == 200 and r.json() == _status()
     # Status ignores the label (get_model_status_impl.cc reads model_spec.version only).
-    r = _call(rest_url, "GET", f"/v1/models/{HP2}/labels/latest{RESERVED}")
+    r = _call(tfs_rest, "GET", f"/v1/models/{HP2}/labels/latest{RESERVED}")
     assert r.status_code == 200 and r.json() == _status()
 
 
-def test_query_string_is_part_of_the_path(rest_url):
+def test_query_string_is_part_of_the_path(tfs_rest):
     # EVH:152-190 RequestUri: uri_path() keeps "?query"; the handler then sees it in the model name.
-    r = _call(rest_url, "GET", "/v1/models/default?param=value")
+    r = _call(tfs_rest, "GET", "/v1/models/default?param=value")
     assert r.status_code == 404, r.text
     assert "default?param=value" in _error(r)
 
 
 # EVH:264-372: a body with a Content-Encoding naming gzip is decompressed; an invalid one reads as empty.
-def test_gzip_request_body(rest_url):
+def test_gzip_request_body(tfs_rest):
     body = gzip.compress(json.dumps({"instances": [2.0, 3.0, 4.0]}).encode())
-    r = _call(rest_url, "POST", "/v1/models/default:predict", body, headers={"Content-Encoding": "my_gzip"})
+    r = _call(tfs_rest, "POST", "/v1/models/default:predict", body, headers={"Content-Encoding": "my_gzip"})
     assert r.status_code == 200, r.text
     assert r.json() == {"predictions": [3.0, 3.5, 4.0]}
-    r = _call(rest_url, "POST", "/v1/models/default:predict", b"not gzip", headers={"Content-Encoding": "gzip"})
+    r = _call(tfs_rest, "POST", "/v1/models/default:predict", b"not gzip", headers={"Content-Encoding": "gzip"})
     assert r.status_code == 400
     assert "JSON Parse error: The document is empty" in _error(r)
