@@ -124,8 +124,9 @@ def parse(args: argparse.Namespace) -> ServeArgs:
     if not (intra or inter):
         intra = inter = both
     backend = args.backend or ("tflite" if v("prefer_tflite_model") else "savedmodel")
-    if v("prefer_tflite_model") and backend != "tflite":
-        raise UsageError(f"--prefer_tflite_model serves the tflite backend; drop --backend {backend}")
+    if v("prefer_tflite_model") and args.backend is not None:
+        raise UsageError(f"--prefer_tflite_model chooses the backend itself (tflite, else savedmodel); drop "
+                         f"--backend {backend}")
     from tfship.serve.backends import check_backend
 
     check_backend(backend)
@@ -209,7 +210,8 @@ def options(a: ServeArgs):
                          ssl=ssl, use_alts=a.use_alts, grpc_channel_arguments=a.channel_arguments,
                          rest_timeout_ms=a.rest_timeout_ms, cors=a.cors, load=a.load,
                          tensor_content=a.tensor_content, method_name_check=a.method_name_check,
-                         backend=BackendOptions(a.backend, a.backend_precision, tags=a.load.saved_model_tags))
+                         backend=BackendOptions(a.backend, a.backend_precision, tags=a.load.saved_model_tags,
+                                                fallback="savedmodel" if a.prefer_tflite else None))
 
 
 def run(args: argparse.Namespace) -> int:

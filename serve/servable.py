@@ -9,6 +9,7 @@ checked against the definitions before the backend sees them, so a bad request i
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -17,11 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from tfship.serve.backends import backend_class
+from tfship.serve.backends.artifacts import ArtifactError
 from tfship.serve.backends.base import INIT_OP_SIGNATURE, BackendOptions, SignatureInfo, TensorSpec
 from tfship.serve.batching import Batcher, BatcherStopped
 from tfship.serve.config import BatchingOptions
 from tfship.serve.errors import FailedPreconditionError, InvalidArgumentError
 from tfship.serve.tensors import dtype_name, numpy_dtype_matches
+
+log = logging.getLogger("tfship.serve")
 
 Tensors = dict[str, np.ndarray]
 __all__ = ["INIT_OP_SIGNATURE", "Servable", "SignatureInfo", "TensorSpec", "check_inputs"]
@@ -34,7 +38,15 @@ class Servable:
                  on_batch: Callable[[str, int, int], None] | None = None,
                  backend: BackendOptions = BackendOptions()) -> None:
         self.name, self.version, self.path = name, version, path
-        self.backend = backend_class(backend.kind)(path, backend)
+        try:
+            self.backend = backend_class(backend.kind)(path, backend)
+        except ArtifactError as e:
+            if backend.fallback is None:
+                raise
+            # --prefer_tflite_model: "If no TensorFlow Lite model found, fallback to TensorFlow model."
+            log.warning("model %s version %d: no usable %s artifact, serving it with %s: %s", name, version,
+                        backend.kind, backend.fallback, e)
+            self.backend = backend_class(backend.fallback)(path, backend)
         self.signature_defs = self.backend.signature_defs  # every SignatureDef, for metadata
         self.signatures = self.backend.signatures  # the ones this backend serves
         self._batching = batching

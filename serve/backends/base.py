@@ -54,6 +54,7 @@ class BackendOptions:
     threads: int | None = None
     inter_op_threads: int | None = None
     tags: tuple[str, ...] = ("serve",)  # --saved_model_tags: the MetaGraphDef to load (its exact tag set)
+    fallback: str | None = None  # --prefer_tflite_model: this backend serves a version with no usable artifact
 
     def or_threads(self, threads: int | None, inter_op_threads: int | None) -> BackendOptions:
         """These options, with thread counts not set here taken from the server's TensorFlow flags."""

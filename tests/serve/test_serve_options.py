@@ -9,6 +9,8 @@ server_core_test.cc (labels for unavailable versions).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from serve_helpers import MODEL, example_bytes
 
@@ -142,3 +144,29 @@ def test_tensor_content_serialization(serve_base, images):
         assert np.frombuffer(scores.tensor_content, "<f4").reshape(len(images), 10).sum(axis=1) == pytest.approx(1)
     finally:
         server.stop()
+
+
+def test_prefer_tflite_model_falls_back_to_tensorflow_without_an_artifact(serve_base, caplog, tmp_path):
+    """TF Serving: "If no TensorFlow Lite model found, fallback to TensorFlow model." serve_base has no
+    exports, so the tflite backend has nothing to load; with --backend tflite the version fails instead."""
+    import argparse
+    import logging
+
+    from tfship.serve import cli
+    from tfship.serve.manager import ModelManager
+
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    opts = cli.options(cli.parse(parser.parse_args(["--model_base_path", str(serve_base), "--prefer_tflite_model"])))
+    assert (opts.backend.kind, opts.backend.fallback) == ("tflite", "savedmodel")
+    for backend, state in ((opts.backend, "AVAILABLE"), (replace(opts.backend, fallback=None), "END")):
+        m = ModelManager([ModelConfig(MODEL, serve_base)], backend=backend)
+        with caplog.at_level(logging.WARNING, logger="tfship.serve"):
+            m.reconcile()
+        status = m.status(MODEL)[0]
+        kind = m.resolve(MODEL).backend.kind if state == "AVAILABLE" else None
+        m.stop()
+        assert status.state == state, status.error_message
+        if state == "AVAILABLE":
+            assert kind == "savedmodel"
+            assert "no usable tflite artifact, serving it with savedmodel" in caplog.text
