@@ -37,7 +37,7 @@ from tfship.errors import ModelNotFoundError, require
 from tfship.export.coremleval.evaluator import (
     CoremlEvalError, Evaluator, UnsupportedCoremlOpError)
 
-__all__ = ["CoremlEvalError", "Evaluator", "PerturbedWeight", "UnsupportedCoremlOpError", "load",
+__all__ = ["CoremlEvalError", "Evaluator", "PerturbedWeight", "UnsupportedCoremlOpError", "from_spec", "load",
            "load_spec", "perturb_weight"]
 
 
@@ -68,7 +68,13 @@ def load_spec(path: str | Path) -> Any:
 def load(path: str | Path) -> Evaluator:
     """An evaluator for the model at ``path`` (an ``.mlmodel`` file or an ``.mlpackage`` folder)."""
     p = Path(path)
-    spec = load_spec(p)
+    return from_spec(load_spec(p), p)
+
+
+def from_spec(spec: Any, path: str | Path) -> Evaluator:
+    """An evaluator for a ``Model`` protobuf already in memory; ``path`` is where an ML Program's
+    package folder (with its weights) lives, and names the model in errors."""
+    p = Path(path)
     kind = spec.WhichOneof("Type")
     if kind == "mlProgram":
         from tfship.export.coremleval.mlprogram import MlProgramEvaluator

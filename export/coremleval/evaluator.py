@@ -73,6 +73,41 @@ class ImageFeature:
         return 1 if self.color_space == "GRAYSCALE" else 3
 
 
+# ArrayFeatureType.ArrayDataType -> NumPy (an ML Program computes in the type its input declares).
+_ARRAY_DTYPES = {65568: np.float32, 65600: np.float64, 131104: np.int32, 131080: np.int8, 65552: np.float16}
+
+
+@dataclass(frozen=True)
+class ArrayFeature:
+    """A multi-array input: its default shape, and the shapes a flexible input also accepts."""
+
+    shape: tuple[int, ...]
+    dtype: type
+    ranges: tuple[tuple[int, int], ...] | None   # per axis (lower, upper); upper -1 = unbounded
+    enumerated: tuple[tuple[int, ...], ...]
+
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        if shape == self.shape or shape in self.enumerated:
+            return True
+        if self.ranges is None or len(shape) != len(self.ranges):
+            return False
+        return all(lo <= n and (hi < 0 or n <= hi) for n, (lo, hi) in zip(shape, self.ranges))
+
+    def describe(self) -> str:
+        if self.ranges is not None:
+            return "(" + ", ".join(f"{lo}..{hi if hi >= 0 else '*'}" for lo, hi in self.ranges) + ")"
+        return str(self.shape) + (f" (or one of {list(self.enumerated)})" if self.enumerated else "")
+
+
+def _array_feature(feature: Any) -> ArrayFeature:
+    t = feature.type.multiArrayType
+    which = t.WhichOneof("ShapeFlexibility")
+    ranges = tuple((int(r.lowerBound), int(r.upperBound)) for r in t.shapeRange.sizeRanges) \
+        if which == "shapeRange" else None
+    enumerated = tuple(tuple(s.shape) for s in t.enumeratedShapes.shapes) if which == "enumeratedShapes" else ()
+    return ArrayFeature(tuple(t.shape), _ARRAY_DTYPES.get(t.dataType, np.float32), ranges, enumerated)
+
+
 def _image_feature(feature: Any) -> ImageFeature | None:
     kind = feature.type.WhichOneof("Type")
     if kind != "imageType":
@@ -94,8 +129,8 @@ class Evaluator(abc.ABC):
         self.input_names: tuple[str, ...] = tuple(f.name for f in desc.input)
         self.output_names: tuple[str, ...] = tuple(f.name for f in desc.output)
         self._images = {f.name: img for f in desc.input if (img := _image_feature(f)) is not None}
-        self._array_shapes = {f.name: tuple(f.type.multiArrayType.shape) for f in desc.input
-                              if f.type.WhichOneof("Type") == "multiArrayType"}
+        self._arrays = {f.name: _array_feature(f) for f in desc.input
+                        if f.type.WhichOneof("Type") == "multiArrayType"}
         self.label_name = desc.predictedFeatureName or None
         self.probs_name = desc.predictedProbabilitiesName or None
         self.class_labels: tuple[str, ...] | None = None
@@ -127,13 +162,15 @@ class Evaluator(abc.ABC):
         img = self._images.get(name)
         if img is not None:
             return self._image_pixels(img, arr)
-        shape = self._array_shapes.get(name, ())
-        arr = arr.astype(np.float32)
-        if arr.shape == shape:
+        feature = self._arrays.get(name)
+        if feature is None:
+            return arr.astype(np.float32)
+        arr = arr.astype(feature.dtype)
+        if feature.accepts(arr.shape) and not feature.accepts(arr.shape[1:]):
             return arr[None]
-        if arr.shape[1:] != shape:
-            raise CoremlEvalError(f"input '{name}' of '{self.path}' must be shaped (N,)+{shape} or {shape}, "
-                                  f"got {arr.shape}")
+        if not feature.accepts(arr.shape[1:]):
+            raise CoremlEvalError(f"input '{name}' of '{self.path}' must be shaped (N,)+{feature.describe()} "
+                                  f"or {feature.describe()}, got {arr.shape}")
         return arr
 
     def _image_pixels(self, img: ImageFeature, arr: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tfship.export.coremleval import kernels
+from tfship.export.coremleval import kernels, mil_math, mil_tensor
 from tfship.export.coremleval.blobs import model_dir, read_blob
 from tfship.export.coremleval.evaluator import (
     CoremlEvalError, Evaluator, UnsupportedCoremlOpError, Value, broadcastable, flat_probabilities)
@@ -172,16 +172,26 @@ class MlProgramEvaluator(Evaluator):
 
     def _conv(self, op: Any, env: dict[str, Value]) -> Value:
         x = self._arg(op, "x", env)
-        w = self._arg(op, "weight", env).array
-        if w.ndim != 4:
-            raise UnsupportedCoremlOpError("ML Program op", f"conv ({w.ndim - 2}-D)", self._op_name(op), self.path)
+        wv = self._arg(op, "weight", env)   # a constant, or computed at run time (one per sample)
+        spatial = wv.array.ndim - int(wv.batched) - 2
+        if spatial not in (1, 2):
+            raise UnsupportedCoremlOpError("ML Program op", f"conv ({spatial}-D)", self._op_name(op), self.path)
         bias = self._arg(op, "bias", env).array if "bias" in op.inputs else None
-        strides = list(np.atleast_1d(self._p(op, "strides", env, [1, 1])))
-        dil = list(np.atleast_1d(self._p(op, "dilations", env, [1, 1])))
+        strides = [int(v) for v in np.atleast_1d(self._p(op, "strides", env, [1] * spatial))]
+        dil = [int(v) for v in np.atleast_1d(self._p(op, "dilations", env, [1] * spatial))]
         groups = int(self._p(op, "groups", env, 1))
-        pads = self._pads(op, env, x.array.shape[-2:], w.shape[-2:], strides, dil)
-        dtype = kernels.compute_dtype(x.array, w)
-        y = kernels.conv2d(x.array, self._f32(w), bias, strides, dil, pads, groups)
+        xa, w = x.array, wv.array
+        if spatial == 1:  # a 1-D convolution is a 2-D one over a height of 1
+            xa, w, strides, dil = xa[..., None, :], w[..., None, :], [1] + strides, [1] + dil
+        dtype = kernels.compute_dtype(xa, w)
+        pads = self._pads(op, env, xa.shape[-2:], w.shape[-2:], strides, dil)
+        if wv.batched:
+            xs = xa if x.batched else np.broadcast_to(xa, w.shape[:1] + xa.shape)
+            y = np.stack([kernels.conv2d(xi, wi, bias, strides, dil, pads, groups) for xi, wi in zip(xs, w)])
+            x = Value(xa, True)
+        else:
+            y = kernels.conv2d(xa, self._f32(w), bias, strides, dil, pads, groups)
+        y = y[..., 0, :] if spatial == 1 else y
         return x.with_array(y.astype(dtype, copy=False))
 
     def _pads(self, op: Any, env: dict[str, Value], hw, kernel, strides, dil) -> tuple[int, int, int, int]:
@@ -194,7 +204,7 @@ class MlProgramEvaluator(Evaluator):
             return top, bottom, left, right
         if pad_type == "custom":
             p = [int(v) for v in np.atleast_1d(self._p(op, "pad", env))]
-            return p[0], p[1], p[2], p[3]
+            return (0, 0, p[0], p[1]) if len(p) == 2 else (p[0], p[1], p[2], p[3])
         if pad_type == "valid":
             return 0, 0, 0, 0
         raise UnsupportedCoremlOpError("ML Program pad_type", pad_type, self._op_name(op), self.path)
@@ -222,14 +232,6 @@ class MlProgramEvaluator(Evaluator):
     def _softmax(self, op: Any, env: dict[str, Value]) -> Value:
         x = self._arg(op, "x", env)
         return x.with_array(kernels.softmax(x.array, x.axis(int(self._p(op, "axis", env, -1)))))
-
-    def _reshape(self, op: Any, env: dict[str, Value]) -> Value:
-        x = self._arg(op, "x", env)
-        shape = [int(s) for s in np.atleast_1d(self._p(op, "shape", env))]
-        own = x.array.shape[int(x.batched):]
-        shape = [own[i] if s == 0 else s for i, s in enumerate(shape)]  # 0 copies the input's dimension
-        lead = x.array.shape[:1] if x.batched else ()
-        return x.with_array(x.array.reshape(lead + tuple(shape)))
 
     def _transpose(self, op: Any, env: dict[str, Value]) -> Value:
         x = self._arg(op, "x", env)
@@ -268,15 +270,6 @@ class MlProgramEvaluator(Evaluator):
         channel = x.axis(1) - x.array.ndim  # channel axis is 1 in the spec's rank, as a negative axis
         return x.with_array(kernels.batch_norm(x.array, get("mean"), get("variance"), get("gamma"),
                                                get("beta"), float(self._p(op, "epsilon", env, 1e-5)), channel))
-
-    def _pad(self, op: Any, env: dict[str, Value]) -> Value:
-        x = self._arg(op, "x", env)
-        mode = str(self._p(op, "mode", env, "constant"))
-        if mode != "constant":
-            raise UnsupportedCoremlOpError("ML Program op", f"pad ({mode})", self._op_name(op), self.path)
-        p = [int(v) for v in np.atleast_1d(self._p(op, "pad", env))]
-        pairs = [(0, 0)] * (x.array.ndim - len(p) // 2) + [(p[i], p[i + 1]) for i in range(0, len(p), 2)]
-        return x.with_array(np.pad(x.array, pairs, constant_values=float(self._p(op, "constant_val", env, 0.0))))
 
     def _clip(self, op: Any, env: dict[str, Value]) -> Value:
         x = self._arg(op, "x", env)
@@ -357,8 +350,8 @@ _OPS: dict[str, Callable[[MlProgramEvaluator, Any, dict[str, Value]], Any]] = {
     "classify": _M._classify, "cast": _M._cast, "identity": _M._identity,
     "conv": _M._conv, "max_pool": _pool_op("max"), "avg_pool": _pool_op("average"),
     "linear": _M._linear, "matmul": _M._matmul, "softmax": _M._softmax,
-    "reshape": _M._reshape, "transpose": _M._transpose, "expand_dims": _M._expand_dims,
-    "squeeze": _M._squeeze, "concat": _M._concat, "batch_norm": _M._batch_norm, "pad": _M._pad,
+    "transpose": _M._transpose, "expand_dims": _M._expand_dims,
+    "squeeze": _M._squeeze, "concat": _M._concat, "batch_norm": _M._batch_norm,
     "reduce_mean": _reduce_op(np.mean), "reduce_max": _reduce_op(np.max),
     "reduce_sum": _reduce_op(np.sum), "reduce_min": _reduce_op(np.min),
     "add": _binary_op(np.add), "sub": _binary_op(np.subtract), "mul": _binary_op(np.multiply),
@@ -378,3 +371,5 @@ _OPS: dict[str, Callable[[MlProgramEvaluator, Any, dict[str, Value]], Any]] = {
     "inverse": _unary_op(lambda v: 1 / v), "exp": _unary_op(np.exp), "log": _unary_op(np.log),
     "abs": _unary_op(np.abs), "square": _unary_op(np.square),
 }
+_OPS.update(mil_tensor.OPS)
+_OPS.update(mil_math.OPS)

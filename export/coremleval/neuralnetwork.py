@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tfship.export.coremleval import kernels
+from tfship.export.coremleval import kernels, nn_math, nn_tensor
 from tfship.export.coremleval.evaluator import (
     CoremlEvalError, Evaluator, UnsupportedCoremlOpError, Value, broadcastable, flat_probabilities)
 
@@ -84,7 +84,9 @@ class NeuralNetworkEvaluator(Evaluator):
         return self._weight_cache[key]
 
     def _run(self, feeds: dict[str, Value]) -> dict[str, Value]:
-        env: dict[str, Value] = {name: self._preprocess(name, v) for name, v in feeds.items()}
+        # NeuralNetwork layers compute in float32 whatever type an input declares.
+        env = {name: self._preprocess(name, v.with_array(v.array.astype(np.float32, copy=False)))
+               for name, v in feeds.items()}
         for layer in self.nn.layers:
             kind = layer.WhichOneof("layer")
             try:
@@ -93,7 +95,8 @@ class NeuralNetworkEvaluator(Evaluator):
                 raise CoremlEvalError(f"'{self.path}': layer '{layer.name}' reads '{e.args[0]}', "
                                       "which no earlier layer produced") from e
             out = _LAYERS[kind](self, layer, xs)
-            env[layer.output[0]] = out
+            for name, value in zip(layer.output, out if isinstance(out, list) else [out]):
+                env[name] = value
         return env
 
     def _preprocess(self, name: str, v: Value) -> Value:
@@ -126,12 +129,20 @@ class NeuralNetworkEvaluator(Evaluator):
         stride = list(p.stride) or [1, 1]
         dil = list(p.dilationFactor) or [1, 1]
         groups = p.nGroups or 1
-        w = self._w(p, "weights", layer).reshape(p.outputChannels, p.kernelChannels, kh, kw)
         b = self._w(p, "bias", layer) if p.hasBias else None
         x = xs[0]
         h, wd = x.array.shape[-2:]
         pads = self._pads(p, h, wd, (kh, kw), stride, dil)
-        return x.with_array(kernels.conv2d(x.array, w, b, stride, dil, pads, groups))
+        if len(xs) == 1:
+            w = self._w(p, "weights", layer).reshape(p.outputChannels, p.kernelChannels, kh, kw)
+            return x.with_array(kernels.conv2d(x.array, w, b, stride, dil, pads, groups))
+        # Weights as a second input (run time): (C_out, C_in/groups, kH, kW), possibly per sample.
+        wv = xs[1]
+        if not wv.batched:
+            return x.with_array(kernels.conv2d(x.array, wv.array, b, stride, dil, pads, groups))
+        xa = x.array if x.batched else np.broadcast_to(x.array, wv.array.shape[:1] + x.array.shape)
+        return Value(np.stack([kernels.conv2d(xi, wi, b, stride, dil, pads, groups)
+                               for xi, wi in zip(xa, wv.array)]), True)
 
     @staticmethod
     def _pads(p: Any, h: int, w: int, kernel, stride, dil) -> tuple[int, int, int, int]:
@@ -183,8 +194,10 @@ class NeuralNetworkEvaluator(Evaluator):
         a = xs[0].array
         if len(xs) == 1:
             # One-input form: weights [first, second] stored column-major, i.e. as (second, first).
+            # transposeA/B do not apply here: coremltools' MIL->NN matmul sets them and has already
+            # transposed the input (a transpose layer) and the weights (backend/nn/op_mapping.py).
             w = self._w(p, "weights", layer).reshape(p.weightMatrixSecondDimension, p.weightMatrixFirstDimension).T
-            y = kernels.matmul(np.swapaxes(a, -1, -2) if p.transposeA else a, w)
+            y = kernels.matmul(a, w)
             if p.hasBias:
                 y = y + self._w(p, "bias", layer)
             return xs[0].with_array(y.astype(np.float32))
@@ -330,12 +343,6 @@ class NeuralNetworkEvaluator(Evaluator):
         p = layer.loadConstantND if layer.WhichOneof("layer") == "loadConstantND" else layer.loadConstant
         return Value(self._w(p, "data", layer).reshape(tuple(p.shape)), False)
 
-    def _reduce_mean(self, layer: Any, xs: list[Value]) -> Value:
-        x = xs[0]
-        p = layer.reduceMean
-        axes = tuple(range(int(x.batched), x.array.ndim)) if p.reduceAll else tuple(x.axis(a) for a in p.axes)
-        return x.with_array(x.array.mean(axis=axes, keepdims=p.keepDims).astype(np.float32))
-
     def _unary(self, layer: Any, xs: list[Value]) -> Value:
         p = layer.unary
         x = xs[0].array * np.float32(p.scale or 1.0) + np.float32(p.shift)
@@ -375,6 +382,7 @@ _LAYERS: dict[str, Callable[[NeuralNetworkEvaluator, Any, list[Value]], Value]] 
     "bias": NeuralNetworkEvaluator._bias,
     "loadConstant": NeuralNetworkEvaluator._load_constant,
     "loadConstantND": NeuralNetworkEvaluator._load_constant,
-    "reduceMean": NeuralNetworkEvaluator._reduce_mean,
     "unary": NeuralNetworkEvaluator._unary,
 }
+_LAYERS.update(nn_tensor.LAYERS)
+_LAYERS.update(nn_math.LAYERS)

@@ -165,10 +165,10 @@ def test_image_scaler_rgb_classifier(tmp_path):
 
 def test_unknown_layer_names_type_and_layer(tmp_path):
     b = NeuralNetworkBuilder([("x", datatypes.Array(1, 3, 4, 4))], [("y", None)], disable_rank5_shape_mapping=True)
-    b.add_lrn("my_lrn", "x", "y", alpha=1e-4, beta=0.75, local_size=3)
+    b.add_argsort("my_sort", "x", "y", axis=1)
     path = tmp_path / "u.mlmodel"
     _save(b, path)
-    with pytest.raises(coremleval.UnsupportedCoremlOpError, match=r"'lrn' \(named 'my_lrn'\)"):
+    with pytest.raises(coremleval.UnsupportedCoremlOpError, match=r"'argSort' \(named 'my_sort'\)"):
         coremleval.load(path)
 
 

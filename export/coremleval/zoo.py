@@ -1,0 +1,161 @@
+"""Real architectures through coremltools and the evaluator: keras.applications image classifiers
+(random weights, small inputs, 10 classes), frozen, converted to NeuralNetwork (fp32) and ML Program
+(fp16), evaluated with ``coremleval`` and compared with TensorFlow. Used by benchmarks/coreml_zoo.py
+and by tests/coreml/test_zoo.py (a CI-sized subset).
+
+The comparison is on logits (``classifier_activation=None``): random-weight softmax outputs are
+nearly uniform, so a tolerance on them says little. Tolerances are relative to the reference's
+scale (max |logit|), so they mean the same for 10 or 1,000 classes (``TOLERANCES``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str          # keras.applications attribute
+    size: int          # input height = width
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+ZOO: dict[str, ZooModel] = {m.name: m for m in (
+    ZooModel("MobileNetV2", 32, (("alpha", 0.35),)),
+    ZooModel("MobileNetV3Small", 32, (("minimalistic", False),)),
+    ZooModel("EfficientNetB0", 32),
+    ZooModel("DenseNet121", 32),
+    ZooModel("ConvNeXtTiny", 32),
+    ZooModel("ResNet50", 32),
+    ZooModel("Xception", 71),        # its minimum input size
+    ZooModel("InceptionV3", 75),     # its minimum input size
+    ZooModel("NASNetMobile", 32),
+    ZooModel("ResNet50V2", 32),
+    ZooModel("EfficientNetV2B0", 32),
+)}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rel: float     # max |coreml - tf| allowed, as a fraction of max |tf|
+    reason: str
+
+
+TOLERANCES = {
+    "neuralnetwork": Tolerance(1e-4, "fp32 throughout: coremltools' own tests use atol 1e-4 for fp32 "
+                                     "outputs of magnitude ~1; here relative to the logits' scale, since a "
+                                     "deep random-weight net's logits reach 1e2-1e4 and fp32 summation-order "
+                                     "error grows with them (measured <= 2e-6 relative)"),
+    "mlprogram": Tolerance(5e-2, "fp16 compute: coremltools' compare_backend widens rtol to max(100*rtol, "
+                                 "5e-2) for fp16; each op rounds to fp16 (relative step 2^-11 = 4.9e-4) and "
+                                 "errors compound over ~50-150 layers"),
+}
+
+BACKENDS = {"neuralnetwork": "fp32", "mlprogram": "fp16"}
+
+
+@dataclass(frozen=True)
+class ZooResult:
+    model: str
+    backend: str
+    verdict: str           # pass / numeric-fail / unsupported-op / crash / not-convertible
+    max_abs: float | None
+    rel: float | None      # max_abs / max |tf|
+    top1: float | None     # argmax agreement
+    convert_s: float
+    eval_s: float
+    detail: str = ""
+
+
+def build(spec: ZooModel, seed: int = 0) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    ctor = getattr(keras.applications, spec.name)
+    return ctor(weights=None, input_shape=(spec.size, spec.size, 3), classes=10,
+                classifier_activation=None, **dict(spec.kwargs))
+
+
+def frozen_function(model: Any, size: int) -> Any:
+    """The model's forward pass as one concrete function with variables as constants, nested calls
+    inlined: the form coremltools converts (a Keras 3 model or a nested call it cannot)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False),
+                     input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="image")])
+    return convert_variables_to_constants_v2(fn.get_concrete_function())
+
+
+def convert(frozen: Any, backend: str, size: int, out_dir: Path) -> Path:
+    import coremltools as ct
+
+    kwargs: dict[str, Any] = {"convert_to": backend}
+    if backend == "mlprogram":
+        kwargs["compute_precision"] = ct.precision.FLOAT16
+    model = ct.convert([frozen], source="tensorflow", inputs=[ct.TensorType(shape=(1, size, size, 3))],
+                       **kwargs)
+    path = out_dir / ("model.mlpackage" if backend == "mlprogram" else "model.mlmodel")
+    model.save(str(path))
+    return path
+
+
+def run(name: str, backends: tuple[str, ...], out_dir: Path, samples: int = 2, seed: int = 0) -> list[ZooResult]:
+    """Build, convert and compare one zoo model over ``backends``; each backend's failure is its own row."""
+    from tfship.export import coremleval
+
+    spec = ZOO[name]
+    model = build(spec, seed)
+    frozen = frozen_function(model, spec.size)
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 1, (samples, 1, spec.size, spec.size, 3)).astype(np.float32)
+    import tensorflow as tf
+
+    ref = np.concatenate([_first(frozen(tf.constant(x))) for x in images])
+    results = []
+    for backend in backends:
+        t0 = time.perf_counter()
+        sub = out_dir / f"{name}_{backend}"
+        sub.mkdir(parents=True, exist_ok=True)
+        try:
+            path = convert(frozen, backend, spec.size, sub)
+        except Exception as e:  # noqa: BLE001 - coremltools raises many types; the row records it
+            results.append(ZooResult(name, backend, "not-convertible", None, None, None,
+                                     time.perf_counter() - t0, 0.0, f"{type(e).__name__}: {e}"[:300]))
+            continue
+        t1 = time.perf_counter()
+        try:
+            ev = coremleval.load(path)
+            out = ev.predict({ev.input_names[0]: images})
+            got = np.asarray(out[ev.output_names[0]], np.float64).reshape(ref.shape)
+        except coremleval.UnsupportedCoremlOpError as e:
+            results.append(ZooResult(name, backend, "unsupported-op", None, None, None, t1 - t0,
+                                     time.perf_counter() - t1, e.op_type))
+            continue
+        except Exception as e:  # noqa: BLE001 - an evaluator crash is a result to record, not to hide
+            results.append(ZooResult(name, backend, "crash", None, None, None, t1 - t0,
+                                     time.perf_counter() - t1, f"{type(e).__name__}: {e}"[:300]))
+            continue
+        results.append(_verdict(name, backend, ref, got, t1 - t0, time.perf_counter() - t1))
+    return results
+
+
+def _first(out: Any) -> np.ndarray:
+    """A frozen function's single output as NumPy (it returns a tensor or a one-element list)."""
+    return (out[0] if isinstance(out, (list, tuple)) else out).numpy()
+
+
+def _verdict(name: str, backend: str, ref: np.ndarray, got: np.ndarray, convert_s: float,
+             eval_s: float) -> ZooResult:
+    diff = float(np.max(np.abs(got - ref)))
+    scale = float(np.max(np.abs(ref))) or 1.0
+    rel = diff / scale
+    top1 = float(np.mean(np.argmax(got, axis=-1) == np.argmax(ref, axis=-1)))
+    ok = bool(np.all(np.isfinite(got))) and rel <= TOLERANCES[backend].rel
+    return ZooResult(name, backend, "pass" if ok else "numeric-fail", diff, rel, top1, convert_s, eval_s,
+                     f"max |tf| {scale:.3g}")
