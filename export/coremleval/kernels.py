@@ -176,3 +176,33 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray, np.float32, np.float32], np.ndarray
     "gelu_tanh": lambda f, a, b: 0.5 * f * (1 + np.tanh(np.sqrt(np.float32(2 / np.pi)) * (f + 0.044715 * f ** 3))),
     "gelu_sigmoid": lambda f, a, b: f * _sigmoid(np.float32(1.702) * f),
 }
+
+
+def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, strides: Sequence[int],
+                     dilations: Sequence[int], crop: Sequence[int] | None, out_hw: Sequence[int] | None,
+                     groups: int = 1) -> np.ndarray:
+    """Transposed 2-D convolution. weight (C_in, C_out/groups, kH, kW). The full output,
+    (H-1)*s + (k-1)*d + 1 per axis, is cropped by ``crop`` (top, bottom, left, right) or, given
+    ``out_hw``, to that size with TF's "same" split of the excess (the extra row/column at the end)."""
+    out_dtype = compute_dtype(x, weight)
+    c_in, cog, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    h, w = x.shape[-2:]
+    up = np.zeros(x.shape[:-2] + ((h - 1) * sh + 1, (w - 1) * sw + 1), np.float32)
+    up[..., ::sh, ::sw] = x
+    cig = c_in // groups
+    wf = weight.astype(np.float32).reshape(groups, cig, cog, kh, kw).transpose(0, 2, 1, 3, 4)
+    wf = wf.reshape(groups * cog, cig, kh, kw)[..., ::-1, ::-1]
+    eh, ew = (kh - 1) * dh, (kw - 1) * dw
+    y = conv2d(up, np.ascontiguousarray(wf), bias, (1, 1), (dh, dw), (eh, eh, ew, ew), groups).astype(np.float32)
+    fh, fw = y.shape[-2:]
+    if out_hw is not None:
+        th, tw = (fh - out_hw[0]) // 2, (fw - out_hw[1]) // 2
+        y = y[..., max(th, 0):max(th, 0) + out_hw[0], max(tw, 0):max(tw, 0) + out_hw[1]]
+        pad_h, pad_w = out_hw[0] - y.shape[-2], out_hw[1] - y.shape[-1]
+        if pad_h > 0 or pad_w > 0:  # an output_shape larger than the full output: zeros at the end
+            y = np.pad(y, [(0, 0)] * (y.ndim - 2) + [(0, pad_h), (0, pad_w)])
+    elif crop is not None:
+        t, b, lft, r = crop
+        y = y[..., t:fh - b, lft:fw - r]
+    return y.astype(out_dtype)

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from tfship.export.coremleval import tensor_kernels as tk
-from tfship.export.coremleval.evaluator import Value, broadcastable
+from tfship.export.coremleval import kernels, tensor_kernels as tk
+from tfship.export.coremleval.evaluator import UnsupportedCoremlOpError, Value, broadcastable
 from tfship.export.coremleval.kernels import compute_dtype
+from tfship.export.coremleval.mil_tensor import ints
 
 
 def _opt(ev: Any, op: Any, env: dict[str, Value], key: str) -> np.ndarray | None:
@@ -115,7 +116,34 @@ def clamped_relu(ev: Any, op: Any, env: dict[str, Value]) -> Value:
     return x.with_array(np.minimum(np.where(f >= 0, f, alpha * f), beta).astype(compute_dtype(x.array)))
 
 
+def conv_transpose(ev: Any, op: Any, env: dict[str, Value]) -> Value:
+    x = ev._arg(op, "x", env)
+    w = ev._arg(op, "weight", env).array           # (C_in, C_out/groups, *k)
+    spatial = w.ndim - 2
+    if spatial not in (1, 2):
+        raise UnsupportedCoremlOpError("ML Program op", f"conv_transpose ({spatial}-D)", ev._op_name(op), ev.path)
+    strides = [int(v) for v in np.atleast_1d(ev._p(op, "strides", env, [1] * spatial))]
+    dil = [int(v) for v in np.atleast_1d(ev._p(op, "dilations", env, [1] * spatial))]
+    xa = x.array
+    if spatial == 1:
+        xa, w, strides, dil = xa[..., None, :], w[..., None, :], [1] + strides, [1] + dil
+    pad_type = str(ev._p(op, "pad_type", env, "valid"))
+    crop, out_hw = (0, 0, 0, 0), None
+    if "output_shape" in op.inputs:
+        shape = ints(ev._arg(op, "output_shape", env))
+        out_hw = (1, shape[-1]) if spatial == 1 else tuple(shape[-2:])
+    elif pad_type == "same":
+        out_hw = (xa.shape[-2] * strides[0], xa.shape[-1] * strides[1])
+    elif pad_type == "custom":
+        p = ints(ev._arg(op, "pad", env))
+        crop = (0, 0, p[0], p[1]) if spatial == 1 else tuple(p[:4])
+    y = kernels.conv_transpose2d(xa, w, _opt(ev, op, env, "bias"), strides, dil, crop, out_hw,
+                                 int(ev._p(op, "groups", env, 1)))
+    return x.with_array(y[..., 0, :] if spatial == 1 else y)
+
+
 OPS: dict[str, Callable[..., Any]] = {
+    "conv_transpose": conv_transpose,
     "layer_norm": layer_norm, "instance_norm": instance_norm, "l2_norm": l2_norm,
     "local_response_norm": local_response_norm,
     "greater": _compare(np.greater), "greater_equal": _compare(np.greater_equal),

@@ -123,15 +123,17 @@ class NeuralNetworkEvaluator(Evaluator):
     # -- layers -------------------------------------------------------------------------------
     def _convolution(self, layer: Any, xs: list[Value]) -> Value:
         p = layer.convolution
-        if p.isDeconvolution:
-            raise UnsupportedCoremlOpError("NeuralNetwork layer", "convolution (deconvolution)", layer.name, self.path)
         kh, kw = (list(p.kernelSize) or [3, 3])
         stride = list(p.stride) or [1, 1]
         dil = list(p.dilationFactor) or [1, 1]
         groups = p.nGroups or 1
-        b = self._w(p, "bias", layer) if p.hasBias else None
         x = xs[0]
         h, wd = x.array.shape[-2:]
+        if p.isDeconvolution:
+            same = p.WhichOneof("ConvolutionPaddingType") == "same"
+            pads = (0, 0, 0, 0) if same else self._pads(p, h, wd, (kh, kw), stride, dil)
+            return nn_math.deconvolution(self, layer, xs, pads, same)
+        b = self._w(p, "bias", layer) if p.hasBias else None
         pads = self._pads(p, h, wd, (kh, kw), stride, dil)
         if len(xs) == 1:
             w = self._w(p, "weights", layer).reshape(p.outputChannels, p.kernelChannels, kh, kw)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tfship.export.coremleval import tensor_kernels as tk
+from tfship.export.coremleval import kernels, tensor_kernels as tk
 from tfship.export.coremleval.evaluator import Value, broadcastable
 
 _REDUCE_LAYERS = {"reduceSum": "sum", "reduceMean": "mean", "reduceProd": "prod", "reduceMin": "min",
@@ -109,6 +109,23 @@ def layer_normalization(ev: Any, layer: Any, xs: list[Value]) -> Value:
     gamma = ev._w(p, "gamma", layer).reshape(shape)
     beta = ev._w(p, "beta", layer).reshape(shape)
     return x.with_array(tk.normalize(x.array, axes, p.eps, gamma, beta))
+
+
+def deconvolution(ev: Any, layer: Any, xs: list[Value], pads: tuple[int, int, int, int], same: bool) -> Value:
+    """``convolution`` with ``isDeconvolution``: weights (C_in, C_out/groups, kH, kW); explicit
+    paddingAmounts crop the full output, "same" gives H*stride, ``outputShape`` a given size."""
+    p = layer.convolution
+    kh, kw = list(p.kernelSize) or [3, 3]
+    groups = p.nGroups or 1
+    w = ev._w(p, "weights", layer).reshape(p.kernelChannels, p.outputChannels // groups, kh, kw)
+    b = ev._w(p, "bias", layer) if p.hasBias else None
+    x = xs[0]
+    stride = list(p.stride) or [1, 1]
+    out_hw = tuple(p.outputShape) if len(p.outputShape) == 2 else None
+    if out_hw is None and same:
+        out_hw = (x.array.shape[-2] * stride[0], x.array.shape[-1] * stride[1])
+    return x.with_array(kernels.conv_transpose2d(x.array, w, b, stride, list(p.dilationFactor) or [1, 1],
+                                                 pads, out_hw, groups))
 
 
 LAYERS: dict[str, Callable[..., Any]] = {

@@ -42,21 +42,28 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
 
 @dataclass(frozen=True)
 class Tolerance:
-    rel: float     # max |coreml - tf| allowed, as a fraction of max |tf|
+    """Element-wise |coreml - tf| <= atol * max|tf| + rtol * |tf| (NumPy's allclose, with the
+    absolute term scaled by the reference's magnitude)."""
+
+    atol: float
+    rtol: float
     reason: str
 
 
+_FP32 = Tolerance(1e-4, 1e-5, "coremltools' TF test defaults (run_compare_tf*: atol 1e-4, rtol 1e-5), the "
+                              "absolute term scaled by max |logit|: those tests feed unit-scale tensors, a "
+                              "deep random-weight net's logits reach ~10-100")
 TOLERANCES = {
-    "neuralnetwork": Tolerance(1e-4, "fp32 throughout: coremltools' own tests use atol 1e-4 for fp32 "
-                                     "outputs of magnitude ~1; here relative to the logits' scale, since a "
-                                     "deep random-weight net's logits reach 1e2-1e4 and fp32 summation-order "
-                                     "error grows with them (measured <= 2e-6 relative)"),
-    "mlprogram": Tolerance(5e-2, "fp16 compute: coremltools' compare_backend widens rtol to max(100*rtol, "
-                                 "5e-2) for fp16; each op rounds to fp16 (relative step 2^-11 = 4.9e-4) and "
-                                 "errors compound over ~50-150 layers"),
+    "neuralnetwork": _FP32,
+    "mlprogram_fp32": _FP32,
+    "mlprogram": Tolerance(1e-1, 5e-2, "fp16 compute. rtol: coremltools' compare_backend widens it to "
+                                       "max(100*rtol, 5e-2) for fp16. atol: its fp16 floor is 0.5 for "
+                                       "unit-scale outputs of ONE op; a whole model compounds one fp16 "
+                                       "rounding (2^-11) per layer over 50-300 layers, measured up to ~7% of "
+                                       "max |logit| with every op verified in fp32 (mlprogram_fp32 rows)"),
 }
 
-BACKENDS = {"neuralnetwork": "fp32", "mlprogram": "fp16"}
+BACKENDS = {"neuralnetwork": "fp32", "mlprogram": "fp16", "mlprogram_fp32": "fp32"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,29 @@ def build(spec: ZooModel, seed: int = 0) -> Any:
 
     keras.utils.set_random_seed(seed)
     ctor = getattr(keras.applications, spec.name)
-    return ctor(weights=None, input_shape=(spec.size, spec.size, 3), classes=10,
-                classifier_activation=None, **dict(spec.kwargs))
+    model = ctor(weights=None, input_shape=(spec.size, spec.size, 3), classes=10,
+                 classifier_activation=None, **dict(spec.kwargs))
+    _calibrate_batch_norm(model, spec.size, seed)
+    return model
+
+
+def _calibrate_batch_norm(model: Any, size: int, seed: int) -> None:
+    """Set every BatchNormalization's moving statistics to those of a batch of random images.
+
+    With fresh moving statistics (mean 0, variance 1) a random-weight MobileNetV2 gave logits of
+    ~1e-11: activations shrink layer after layer, fp16 flushes them to zero, and a comparison of
+    such outputs proves nothing. With calibrated statistics every layer's output is ~unit scale.
+    """
+    import keras
+
+    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (8, size, size, 3)).astype(np.float32)
+    model(x, training=True)
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
 
 
 def frozen_function(model: Any, size: int) -> Any:
@@ -95,12 +123,12 @@ def frozen_function(model: Any, size: int) -> Any:
 def convert(frozen: Any, backend: str, size: int, out_dir: Path) -> Path:
     import coremltools as ct
 
-    kwargs: dict[str, Any] = {"convert_to": backend}
-    if backend == "mlprogram":
-        kwargs["compute_precision"] = ct.precision.FLOAT16
+    kwargs: dict[str, Any] = {"convert_to": backend.split("_")[0]}
+    if backend.startswith("mlprogram"):
+        kwargs["compute_precision"] = ct.precision.FLOAT32 if backend.endswith("fp32") else ct.precision.FLOAT16
     model = ct.convert([frozen], source="tensorflow", inputs=[ct.TensorType(shape=(1, size, size, 3))],
                        **kwargs)
-    path = out_dir / ("model.mlpackage" if backend == "mlprogram" else "model.mlmodel")
+    path = out_dir / ("model.mlpackage" if backend.startswith("mlprogram") else "model.mlmodel")
     model.save(str(path))
     return path
 
@@ -156,6 +184,7 @@ def _verdict(name: str, backend: str, ref: np.ndarray, got: np.ndarray, convert_
     scale = float(np.max(np.abs(ref))) or 1.0
     rel = diff / scale
     top1 = float(np.mean(np.argmax(got, axis=-1) == np.argmax(ref, axis=-1)))
-    ok = bool(np.all(np.isfinite(got))) and rel <= TOLERANCES[backend].rel
+    tol = TOLERANCES[backend]
+    ok = bool(np.all(np.isfinite(got))) and bool(np.all(np.abs(got - ref) <= tol.atol * scale + tol.rtol * np.abs(ref)))
     return ZooResult(name, backend, "pass" if ok else "numeric-fail", diff, rel, top1, convert_s, eval_s,
                      f"max |tf| {scale:.3g}")

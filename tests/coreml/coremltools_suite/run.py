@@ -32,13 +32,13 @@ from coremltools_suite.families import BACKENDS, MODULES, backend_of, family_of 
 OUTCOMES = ("pass", "numeric-fail", "unsupported-op", "crash", "not-convertible", "skipped", "no-prediction")
 
 
-def _pytest(args: list[str], out: Path, timeout_s: int) -> int:
+def _pytest(args: list[str], out: Path, timeout_s: int, modules: tuple[str, ...] = MODULES) -> int:
     ini = out / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")  # keep the repo's pytest settings out
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "pytest", "-c", str(ini), "--rootdir", str(out), "-p", "no:cacheprovider",
-           "-p", "coremltools_suite.plugin", "-q", "-o", f"timeout={timeout_s}", "--pyargs", *MODULES, *args]
+           "-p", "coremltools_suite.plugin", "-q", "-o", f"timeout={timeout_s}", "--pyargs", *modules, *args]
     with open(out / "pytest.log", "a", encoding="utf-8") as log:
         return subprocess.run(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     selection.write_text("\n".join(ids) + "\n", encoding="utf-8")
     log = args.out / "outcomes.jsonl"
     log.unlink(missing_ok=True)
-    _pytest([f"--coremlsuite-select={selection}", f"--coremlsuite-log={log}"], args.out, args.timeout)
+    # Collect only the modules the selection names: collecting all three takes ~13 s.
+    modules = tuple(m for m in MODULES if any(i.startswith(m.rsplit(".", 1)[-1] + "::") for i in ids))
+    _pytest([f"--coremlsuite-select={selection}", f"--coremlsuite-log={log}"], args.out, args.timeout, modules)
     rows = load_outcomes(log) if log.exists() else {}
     missing = [i for i in ids if i not in rows]
     text = table(rows, before) + "\n\n" + blockers(rows)
