@@ -153,7 +153,7 @@ class Evaluator(abc.ABC):
         chunks: list[dict[str, np.ndarray]] = []
         for start in range(0, n, CHUNK):
             part = {k: Value(v[start:start + CHUNK], True) for k, v in prepared.items()}
-            chunks.append(self._outputs(self._run(part)))
+            chunks.append(self._outputs(self._run(part), min(CHUNK, n - start)))
         if not chunks:
             raise CoremlEvalError(f"no samples fed to '{self.path}'")
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
@@ -188,14 +188,16 @@ class Evaluator(abc.ABC):
             x = x[..., ::-1]
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))[:, None]
 
-    def _outputs(self, raw: dict[str, Value]) -> dict[str, np.ndarray]:
+    def _outputs(self, raw: dict[str, Value], samples: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for name in self.output_names:
             if name in (self.label_name, self.probs_name) and self.class_labels is not None:
                 continue
             if name not in raw:
                 raise CoremlEvalError(f"'{self.path}': output '{name}' was not produced by the model")
-            out[name] = raw[name].array
+            v = raw[name]
+            # An output that does not depend on the inputs (a shape, a constant) is the same for every sample.
+            out[name] = v.array if v.batched else np.broadcast_to(v.array, (samples,) + v.array.shape)
         if self.class_labels is not None:
             probs = self._class_probabilities(raw)
             if self.probs_name:

@@ -24,22 +24,23 @@ NN_UPSAMPLE_LINEAR = {0: "DEFAULT", 1: "STRICT_ALIGN_CORNERS", 2: "UNALIGN_CORNE
 
 
 def grid(xin: int, xout: int, mode: str, scale: float | None = None) -> np.ndarray:
-    """float64 sample points in input coordinates. ``scale`` (out/in) replaces Xout/Xin where an
-    op is given a scale factor rather than a size."""
-    i = np.arange(xout, dtype=np.float64)
-    ratio = (1.0 / scale) if scale else xin / xout
+    """float32 sample points in input coordinates (float32 arithmetic, as TensorFlow's kernels do:
+    in float64 one of 750 points of coremltools' resize_bilinear test moved by 1e-4). ``scale``
+    (out/in) replaces Xout/Xin where an op is given a scale factor rather than a size."""
+    i = np.arange(xout, dtype=np.float32)
+    ratio = np.float32(1.0) / np.float32(scale) if scale else np.float32(xin) / np.float32(xout)
     if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
         if xout == 1:
-            g = np.full(1, (xin - 1) / 2 if mode == "ALIGN_CORNERS" else 0.0)
+            g = np.full(1, (xin - 1) / 2 if mode == "ALIGN_CORNERS" else 0.0, np.float32)
         else:
-            g = i * (xin - 1) / (xout - 1)
+            g = i * (np.float32(xin - 1) / np.float32(xout - 1))
     elif mode == "DEFAULT":
         g = i * ratio
     elif mode == "OFFSET_CORNERS":
-        d = max(1, xin - 1) / xout
-        g = 0.5 * d + i * d
+        d = np.float32(max(1, xin - 1)) / np.float32(xout)
+        g = np.float32(0.5) * d + i * d
     elif mode == "UNALIGN_CORNERS":
-        g = (i + 0.5) * ratio - 0.5
+        g = (i + np.float32(0.5)) * ratio - np.float32(0.5)
     else:
         raise ValueError(f"unknown sampling mode '{mode}'")
     return np.clip(g, 0, xin - 1)
@@ -48,7 +49,7 @@ def grid(xin: int, xout: int, mode: str, scale: float | None = None) -> np.ndarr
 def _lerp(x: np.ndarray, points: np.ndarray, axis: int) -> np.ndarray:
     lo = np.floor(points).astype(np.int64)
     hi = np.minimum(lo + 1, x.shape[axis] - 1)
-    frac = (points - lo).astype(np.float32)
+    frac = (points - lo).astype(np.float32)  # points is float32 already
     shape = [1] * x.ndim
     shape[axis] = -1
     frac = frac.reshape(shape)
@@ -67,9 +68,9 @@ def bilinear(x: np.ndarray, out_h: int, out_w: int, mode: str, scales: tuple[flo
 def nearest_indices(xin: int, xout: int, half_pixel: bool, scale: float | None = None) -> np.ndarray:
     """Source index per output index: floor(i / scale), or floor((i + 0.5) / scale) with half-pixel
     centres (TF ``ResizeNearestNeighbor(half_pixel_centers=True)``), clamped to the input."""
-    ratio = (1.0 / scale) if scale else xin / xout
-    i = np.arange(xout, dtype=np.float64)
-    idx = np.floor((i + 0.5) * ratio) if half_pixel else np.floor(i * ratio)
+    ratio = np.float32(1.0) / np.float32(scale) if scale else np.float32(xin) / np.float32(xout)
+    i = np.arange(xout, dtype=np.float32)
+    idx = np.floor((i + np.float32(0.5)) * ratio) if half_pixel else np.floor(i * ratio)
     return np.clip(idx, 0, xin - 1).astype(np.int64)
 
 
