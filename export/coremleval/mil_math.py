@@ -20,12 +20,16 @@ def _opt(ev: Any, op: Any, env: dict[str, Value], key: str) -> np.ndarray | None
     return ev._arg(op, key, env).array if key in op.inputs else None
 
 
+def _axes(ev: Any, op: Any, env: dict[str, Value], x: Value) -> tuple[int, ...]:
+    """The array axes of an op's ``axes`` input; every spec axis when it has none."""
+    if "axes" in op.inputs:
+        return tuple(x.axis(int(a)) for a in np.atleast_1d(ev._p(op, "axes", env)))
+    return tuple(range(int(x.batched), x.array.ndim))
+
+
 def layer_norm(ev: Any, op: Any, env: dict[str, Value]) -> Value:
     x = ev._arg(op, "x", env)
-    if "axes" in op.inputs:
-        axes = tuple(x.axis(int(a)) for a in np.atleast_1d(ev._p(op, "axes", env)))
-    else:
-        axes = tuple(range(int(x.batched), x.array.ndim))
+    axes = _axes(ev, op, env, x)
     eps = float(ev._p(op, "epsilon", env, 1e-5))
     return x.with_array(tk.normalize(x.array, axes, eps, _opt(ev, op, env, "gamma"), _opt(ev, op, env, "beta")))
 
@@ -81,11 +85,7 @@ def _binary_float(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]):
 def _reduce(kind: str):
     def run(ev: Any, op: Any, env: dict[str, Value]) -> Value:
         x = ev._arg(op, "x", env)
-        if "axes" in op.inputs:
-            axes = tuple(x.axis(int(a)) for a in np.atleast_1d(ev._p(op, "axes", env)))
-        else:
-            axes = tuple(range(int(x.batched), x.array.ndim))
-        return x.with_array(tk.reduce(kind, x.array, axes, bool(ev._p(op, "keep_dims", env, False))))
+        return x.with_array(tk.reduce(kind, x.array, _axes(ev, op, env, x), bool(ev._p(op, "keep_dims", env, False))))
     return run
 
 
@@ -152,7 +152,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "logical_and": _compare(np.logical_and), "logical_or": _compare(np.logical_or),
     "logical_xor": _compare(np.logical_xor), "logical_not": logical_not,
     "floor_div": _binary_float(lambda a, b: np.floor_divide(a, b)), "mod": _binary_float(np.mod),
-    **{f"reduce_{k}": _reduce(k) for k in ("prod", "l1_norm", "l2_norm", "log_sum", "log_sum_exp",
+    **{f"reduce_{k}": _reduce(k) for k in ("mean", "max", "min", "sum", "prod", "l1_norm", "l2_norm", "log_sum", "log_sum_exp",
                                            "sum_square")},
     "reduce_argmax": _arg_reduce(True), "reduce_argmin": _arg_reduce(False),
     **{k: _unary(k) for k in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",

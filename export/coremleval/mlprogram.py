@@ -299,19 +299,6 @@ def _pool_op(kind: str):
     return run
 
 
-def _reduce_op(fn: Callable[..., np.ndarray]):
-    def run(self: MlProgramEvaluator, op: Any, env: dict[str, Value]) -> Value:
-        x = self._arg(op, "x", env)
-        if "axes" in op.inputs:
-            axes = tuple(x.axis(int(a)) for a in np.atleast_1d(self._p(op, "axes", env)))
-        else:
-            axes = tuple(range(int(x.batched), x.array.ndim))
-        keep = bool(self._p(op, "keep_dims", env, False))
-        return x.with_array(fn(x.array.astype(np.float32), axis=axes, keepdims=keep)
-                            .astype(kernels.compute_dtype(x.array)))
-    return run
-
-
 def _binary_op(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]):
     def run(self: MlProgramEvaluator, op: Any, env: dict[str, Value]) -> Value:
         (a, b), batched = broadcastable([self._arg(op, "x", env), self._arg(op, "y", env)])
@@ -352,8 +339,6 @@ _OPS: dict[str, Callable[[MlProgramEvaluator, Any, dict[str, Value]], Any]] = {
     "linear": _M._linear, "matmul": _M._matmul, "softmax": _M._softmax,
     "transpose": _M._transpose, "expand_dims": _M._expand_dims,
     "squeeze": _M._squeeze, "concat": _M._concat, "batch_norm": _M._batch_norm,
-    "reduce_mean": _reduce_op(np.mean), "reduce_max": _reduce_op(np.max),
-    "reduce_sum": _reduce_op(np.sum), "reduce_min": _reduce_op(np.min),
     "add": _binary_op(np.add), "sub": _binary_op(np.subtract), "mul": _binary_op(np.multiply),
     "real_div": _binary_op(np.divide), "maximum": _binary_op(np.maximum),
     "minimum": _binary_op(np.minimum), "pow": _binary_op(np.power),
