@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -136,19 +135,12 @@ def _start_server(model: Path):
 
 def install_size() -> dict:
     """MB that ``pip install tfship[client]`` adds to a fresh venv (site-packages, minus pip itself)."""
+    sys.path.insert(0, str(REPO / "tests" / "clients"))
+    import test_install  # the tests' wheel builder: every package folder pyproject lists
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        src = root / "src"
-        src.mkdir()
-        for name in ("pyproject.toml", "README.md", "tfship", "train", "export", "serve", "clients"):
-            path = REPO / name
-            if path.is_dir():
-                shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-            elif path.exists():
-                shutil.copy2(path, src / name)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                        str(root / "dist"), str(src)], check=True, cwd=tmp)
-        wheel = next((root / "dist").glob("tfship-*.whl"))
+        wheel = test_install.build_wheel(root)
         venv.EnvBuilder(with_pip=True).create(root / "venv")
         python = root / "venv" / "bin" / "python"
         site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -11,8 +11,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# What setuptools needs to build the wheel: pyproject's package-dir folders and the readme.
-SOURCES = ("pyproject.toml", "README.md", "tfship", "train", "export", "serve", "clients")
+
+
+def _sources() -> tuple[str, ...]:
+    """What setuptools needs to build the wheel: pyproject.toml, the readme and every package-dir
+    folder (read from pyproject, so a new sub-package such as playground/ comes along)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    folders = {Path(d).parts[0] for d in config["tool"]["setuptools"]["package-dir"].values()}
+    return ("pyproject.toml", "README.md", *sorted(folders))
+
+
+SOURCES = _sources()
 HEAVY = ("tensorflow", "tensorflow-serving-api", "keras", "tf2onnx", "onnxruntime", "coremltools")
 
 
