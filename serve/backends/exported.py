@@ -16,6 +16,7 @@ import numpy as np
 
 from tfship.serve.backends.artifacts import ArtifactError, ServedArtifact, find_artifact, manifests_key
 from tfship.serve.backends.base import Backend, BackendOptions, SignatureInfo, Tensors, signature_info
+from tfship.serve.errors import InternalError, InvalidArgumentError, ServingError
 from tfship.serve.tensors import numpy_dtype
 
 
@@ -47,12 +48,31 @@ class ExportedBackend(Backend):
         """The artifact's outputs, named as the signature's, for inputs named as the signature's."""
 
     def run(self, signature_name: str, inputs: Tensors) -> Tensors:
-        outputs = self.compute(inputs)
+        _check_shapes(self.signature, inputs)
+        try:
+            outputs = self.compute(inputs)
+        except ServingError:
+            raise
+        except Exception as e:  # the runtime's own failure: its words, never a Python class name
+            raise InternalError(f"{self.kind} runtime failed on '{self.artifact.path.name}': {e}") from e
         return {k: np.asarray(v, dtype=self._output_dtypes[k]) for k, v in outputs.items()}
 
     @staticmethod
     def load_key(path: Path, options: BackendOptions) -> tuple:
         return Backend.load_key(path, options) + manifests_key(path)
+
+
+def _check_shapes(info: SignatureInfo, inputs: Tensors) -> None:
+    """The artifact was exported for the signature's shapes: a tensor of another rank or size is refused
+    here (the runtimes would refuse it too, and a LiteRT interpreter resized to it might not recover)."""
+    for key, value in inputs.items():
+        want = info.inputs[key].shape
+        if want is None:
+            continue
+        if value.ndim != len(want) or any(w not in (-1, g) for w, g in zip(want, value.shape)):
+            raise InvalidArgumentError(
+                f"input '{key}' of signature '{info.name}' has shape {list(value.shape)}, but the model expects "
+                f"{[d if d >= 0 else None for d in want]} (None: any size)")
 
 
 def _check_names(artifact: ServedArtifact, info: SignatureInfo) -> None:

@@ -258,3 +258,16 @@ def test_unknown_backend_is_a_usage_error_before_tensorflow():
         cli.parse(parser.parse_args(["--model", "x", "--backend", "torch"]))
     with pytest.raises(UsageError, match="tflite artifacts come in fp16, fp32, int8, int8-dynamic"):
         cli.parse(parser.parse_args(["--model", "x", "--backend", "tflite", "--backend_precision", "bf16"]))
+
+
+@pytest.mark.parametrize("kind", ARTIFACT_BACKENDS)
+def test_a_wrong_shape_is_refused_and_the_backend_keeps_serving(servers, images, kind):
+    """Shapes are the runtime's to judge (a SavedModel's graph refuses [1, 5]); an artifact was exported
+    for the signature's shapes, so the backend refuses another before the runtime is resized to it."""
+    code, body = _rest(servers[kind], ":predict", {"signature_name": "predict_images", "instances": [[0.5] * 5]})
+    assert code == 400 and body["error"].startswith("input 'images' of signature 'predict_images' has shape [1, 5]")
+    assert _rest(servers[DEFAULT_BACKEND], ":predict", {"signature_name": "predict_images",
+                                                        "instances": [[0.5] * 5]})[0] == 400
+    code, resp = _grpc(servers[kind], "Predict", predict_request(images[:, :100]))
+    assert code == "INVALID_ARGUMENT" and "has shape [8, 100]" in resp
+    assert _answers(servers[kind], images)["grpc"].shape == (8, 10)  # and the next requests are answered
