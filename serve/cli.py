@@ -32,6 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "uses 0.0.0.0)")
     src.add_argument("--max_request_bytes", type=int, default=None, help="largest request body accepted "
                      "(default: 64 MiB)")
+    src.add_argument("--max_tensor_bytes", type=int, default=None, help="largest tensor a request may declare, "
+                     "checked before it is built (default: 4x --max_request_bytes)")
     src.add_argument("--workers", type=int, default=1, help="server processes sharing the ports (SO_REUSEPORT), "
                      "each with its own GIL; connections are spread over them (default: 1)")
     src.add_argument("--backend", default=None, help="what computes: savedmodel (TensorFlow, every "
@@ -79,6 +81,7 @@ class ServeArgs:
     method_name_check: bool = False
     tensor_content: bool = False
     ignored: tuple[str, ...] = ()  # one log line per ignored flag that was given
+    max_tensor_bytes: int | None = None
 
 
 def parse(args: argparse.Namespace) -> ServeArgs:
@@ -140,6 +143,8 @@ def parse(args: argparse.Namespace) -> ServeArgs:
                          f"{', '.join(precisions)}")
     if args.max_request_bytes is not None and args.max_request_bytes < 1024:
         raise UsageError("--max_request_bytes must be at least 1024")
+    if args.max_tensor_bytes is not None and args.max_tensor_bytes < 1024:
+        raise UsageError("--max_tensor_bytes must be at least 1024")
     ssl_file = v("ssl_config_file")
     if v("use_alts_credentials") and ssl_file is not None:
         raise UsageError("either --use_alts_credentials or --ssl_config_file, not both (as in TF Serving)")
@@ -176,7 +181,7 @@ def parse(args: argparse.Namespace) -> ServeArgs:
                      v("rest_api_enable_cors_support"), max(threads) if threads else None,
                      v("tensorflow_session_config_file"), load, v("prefer_tflite_model"),
                      v("enable_signature_method_name_check"), v("enable_serialization_as_tensor_content"),
-                     tuple(ignored))
+                     tuple(ignored), args.max_tensor_bytes)
 
 
 def options(a: ServeArgs):
@@ -204,6 +209,7 @@ def options(a: ServeArgs):
     ssl = config.read_ssl_file(a.ssl_file) if a.ssl_file is not None else None
     return ServerOptions(tuple(models), a.host, a.grpc_port, a.rest_port or None, batching, monitoring,
                          a.poll_seconds, a.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+                         max_tensor_bytes=a.max_tensor_bytes,
                          worker_threads=a.worker_threads or flags.default_threads(),
                          model_config_file=a.model_config_file, config_poll_seconds=a.config_poll_seconds,
                          intra_op_threads=intra, inter_op_threads=inter, grpc_socket_path=a.grpc_socket_path,

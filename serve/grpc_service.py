@@ -47,7 +47,8 @@ def _rpc(method):
             raise  # already an RPC status
         except Exception as e:  # noqa: BLE001 - a bug must answer INTERNAL and be logged, never kill the server
             log.exception("gRPC %s failed", method.__name__)
-            code, message = grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server; its log has the details"
+            code = grpc.StatusCode.INTERNAL
+            message = f"{method.__name__} failed inside the server; its log has the details"
             release(e)
         # Aborting outside the except block: the AbortError must not carry the request's error (and
         # through its traceback, the request's arrays) as its __context__.

@@ -102,7 +102,8 @@ class RestHandler:
             if not ref.name:
                 raise InvalidArgumentError("Missing model name in request.")
             if m.group(4) == "metadata":  # the handler compares the subresource exactly
-                return messages.metadata_json(messages.metadata_response(self.core.metadata(ref, entrypoint=ENTRYPOINT)))
+                meta = self.core.metadata(ref, entrypoint=ENTRYPOINT)
+                return messages.metadata_json(messages.metadata_response(meta))
             return messages.status_json(messages.status_response(self.core.status(ref, ENTRYPOINT)))
         raise malformed
 

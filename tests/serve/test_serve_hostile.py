@@ -131,3 +131,18 @@ def test_rest_decoding_is_bounded(hostile_server):
     wrong = json.dumps({"signature_name": "predict_images", "instances": [[1.5] * 784] * 3}).replace("1.5", '"a"', 1)
     r = requests.post(url, data=wrong, timeout=30)
     assert r.status_code == 400 and "not of expected type: float" in r.json()["error"]
+
+
+def test_max_tensor_bytes_flag_reaches_the_server_options(serve_base):
+    import argparse
+
+    from tfship.serve import cli
+    from tfship.serve.tensors import limits_for_request_bytes
+
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    opts = cli.options(cli.parse(parser.parse_args(["--model", str(serve_base), "--max_tensor_bytes", "4096"])))
+    assert opts.max_tensor_bytes == 4096
+    assert limits_for_request_bytes(opts.max_request_bytes, opts.max_tensor_bytes).max_bytes == 4096
+    default = cli.options(cli.parse(parser.parse_args(["--model", str(serve_base)])))
+    assert limits_for_request_bytes(default.max_request_bytes, default.max_tensor_bytes).max_bytes == 256 << 20

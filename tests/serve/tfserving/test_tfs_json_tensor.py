@@ -138,7 +138,8 @@ def test_encode_tensors():  # JT:832, JT:871, JT:897
     assert json.loads(json_writer.predict_response({"int_tensor": ints}, json_api.ROW)) == {"predictions": want}
     assert json.loads(json_writer.predict_response({"int_tensor": ints}, json_api.COLUMNAR)) == {"outputs": want}
     five = np.arange(1, 6, dtype=np.int32)
-    assert json.loads(json_writer.predict_response({"int_tensor": five}, json_api.ROW)) == {"predictions": [1, 2, 3, 4, 5]}
+    assert json.loads(json_writer.predict_response({"int_tensor": five}, json_api.ROW)) == {
+        "predictions": [1, 2, 3, 4, 5]}
     strings = np.array([[b"hello", b"world"], [b"tf", b"serving"]], dtype=object)
     assert json.loads(json_writer.predict_response({"str_tensor_bytes": strings}, json_api.ROW)) == {"predictions": [
         [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}], [{"b64": "dGY="}, {"b64": "c2VydmluZw=="}]]}
