@@ -7,7 +7,6 @@ as TF Serving's REST handler does (it, too, converts the gRPC response protos to
 from __future__ import annotations
 
 from tfship.serve.core import Classification, Metadata, ModelRef, Regression, Served
-from tfship.serve.errors import InvalidArgumentError
 from tfship.serve.manager import VersionState
 
 
