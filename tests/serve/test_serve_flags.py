@@ -170,3 +170,31 @@ def test_container_entrypoint_command_line(serve_base, tmp_path):
               .replace("--rest_api_port=8501", f"--rest_api_port={rest_port}") for a in argv]
     assert len([a for a in mapped if a.startswith(("--port=", "--rest_api_port="))]) == 2, shlex.join(argv)
     _serve_until_available(mapped, rest_port)
+
+
+def test_ignored_flags_are_logged_once_when_serving(tmp_path):
+    """Never silently: each ignored flag given is one log line on stderr, before the model is even read."""
+    proc = subprocess.run([sys.executable, "-m", "tfship.cli", "serve", "--model", str(tmp_path / "none"),
+                           "--per_process_gpu_memory_fraction=0.4", "--enable_profiler=false"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "is accepted and ignored" in line]
+    assert len(lines) == 2
+    assert "WARNING tfship.serve: --per_process_gpu_memory_fraction=0.4 is accepted and ignored" in lines[0]
+
+
+def test_session_config_file_sets_the_thread_counts(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "session.config"
+    path.write_text("intra_op_parallelism_threads: 3\ninter_op_parallelism_threads: 2\nallow_soft_placement: true\n")
+    base = tmp_path / "base"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "saved_model.pb").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="tfship.serve"):
+        opts = cli.options(cli.parse(_parse("--model_base_path", str(base), f"--tensorflow_session_config_file={path}")))
+    assert (opts.intra_op_threads, opts.inter_op_threads) == (3, 2)
+    assert "only the thread counts are applied; ignored: allow_soft_placement" in caplog.text
+    opts = cli.options(cli.parse(_parse("--model_base_path", str(base), f"--tensorflow_session_config_file={path}",
+                                        "--tensorflow_intra_op_parallelism=1")))
+    assert (opts.intra_op_threads, opts.inter_op_threads) == (1, 2)  # a flag overrides the file, as in TF Serving
