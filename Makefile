@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install -e '.[dev]'
+	# kserve's model classes validate deploy/inferenceservice.yaml (tests/serve/test_serve_k8s.py); without
+	# its dependencies, which would move protobuf and grpcio-tools off the versions tfship pins.
+	$(VENV)/bin/python -m pip install --no-deps 'kserve==0.21.0'
 	touch $(STAMP)
 
 demo: $(STAMP)

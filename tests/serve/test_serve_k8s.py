@@ -84,14 +84,76 @@ def test_deployment_agrees_with_the_dockerfile_and_configs(written):
     assert docs["Service"]["spec"]["selector"] == selector
 
 
-def test_inference_service(written):
+def _kserve_models():
+    """kserve's generated model classes (kserve.models), without its package __init__: that imports
+    the model server, whose dependencies (protobuf 6, ...) are not installed here. The Makefile
+    installs kserve with --no-deps for this test; the models need only urllib3 and six."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "kserve" not in sys.modules:
+        spec = importlib.util.find_spec("kserve")
+        if spec is None:
+            pytest.fail("kserve is not installed (the Makefile runs: pip install --no-deps kserve==0.21.0)")
+        package = types.ModuleType("kserve")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["kserve"] = package
+    return importlib.import_module("kserve.models")
+
+
+def _build(models, type_name: str, value, where: str):
+    """``value`` (YAML) as kserve's class ``type_name``: unknown fields and wrong types fail, and each
+    class's constructor checks its own required fields (client-side validation)."""
+    scalars = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
+    if type_name in scalars:
+        assert isinstance(value, scalars[type_name]), f"{where}: {value!r} is not {type_name}"
+        return value
+    if type_name.startswith("list["):
+        return [_build(models, type_name[5:-1], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if type_name.startswith("dict("):
+        inner = type_name[5:-1].split(", ", 1)[1]
+        return {k: _build(models, inner, v, f"{where}.{k}") for k, v in value.items()}
+    if not hasattr(models, type_name):  # a Kubernetes core type (V1ObjectMeta): kubernetes-validate checks those
+        return value
+    klass = getattr(models, type_name)
+    fields = {json_name: name for name, json_name in klass.attribute_map.items()}
+    unknown = set(value) - set(fields)
+    assert not unknown, f"{where}: {type_name} has no field {sorted(unknown)}"
+    return klass(**{fields[k]: _build(models, klass.openapi_types[fields[k]], v, f"{where}.{k}")
+                    for k, v in value.items()})
+
+
+def test_inference_service_with_kserves_own_model_classes(written):
+    models = _kserve_models()
     isvc = yaml.safe_load((written / k8s.INFERENCE_SERVICE_FILE).read_text())
-    assert (isvc["apiVersion"], isvc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
-    model = isvc["spec"]["predictor"]["model"]
-    assert model == {"modelFormat": {"name": "tensorflow"}, "protocolVersion": "v1",
-                     "storageUri": f"pvc://{k8s.app_name(MODEL)}-models/"}
+    built = _build(models, "V1beta1InferenceService", isvc, "InferenceService")
+    model = built.spec.predictor.model
+    assert (built.api_version, built.kind) == ("serving.kserve.io/v1beta1", "InferenceService")
+    assert (model.model_format.name, model.protocol_version) == ("tensorflow", "v1")
     claim = _docs(written)["Deployment"]["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]
-    assert model["storageUri"] == f"pvc://{claim['claimName']}/"  # the same volume as the Deployment's
+    assert model.storage_uri == f"pvc://{claim['claimName']}/"  # the same volume as the Deployment's
+    import kubernetes_validate
+
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": isvc["metadata"]},
+                                 KUBERNETES_VERSION, strict=True)  # its ObjectMeta, by the Kubernetes schema
+
+
+def test_a_wrong_inference_service_is_refused(written):
+    models = _kserve_models()
+    isvc = yaml.safe_load((written / k8s.INFERENCE_SERVICE_FILE).read_text())
+    isvc["spec"]["predictor"]["model"]["storageURI"] = isvc["spec"]["predictor"]["model"].pop("storageUri")
+    with pytest.raises(AssertionError, match="V1beta1ModelSpec has no field \\['storageURI'\\]"):
+        _build(models, "V1beta1InferenceService", isvc, "InferenceService")
+    isvc = yaml.safe_load((written / k8s.INFERENCE_SERVICE_FILE).read_text())
+    del isvc["spec"]["predictor"]["model"]["modelFormat"]  # required by KServe's ModelSpec
+    with pytest.raises(ValueError, match="Invalid value for `model_format`, must not be `None`"):
+        _build(models, "V1beta1InferenceService", isvc, "InferenceService")
+    isvc = yaml.safe_load((written / k8s.INFERENCE_SERVICE_FILE).read_text())
+    isvc["spec"]["predictor"]["minReplicas"] = "one"
+    with pytest.raises(AssertionError, match="minReplicas: 'one' is not int"):
+        _build(models, "V1beta1InferenceService", isvc, "InferenceService")
 
 
 def test_write_config_command_writes_the_manifests(serve_base, tmp_path, capsys):
