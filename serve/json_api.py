@@ -16,9 +16,11 @@ import re
 
 import numpy as np
 
+from tfship.errors import TensorProtoError
 from tfship.serve.errors import InvalidArgumentError
 from tfship.serve.servable import TensorSpec
 from tfship.serve.tensors import dtype_name, numpy_dtype
+from tfship.tensorproto import TensorLimits, check_size
 
 ROW, COLUMNAR = "row", "columnar"
 
@@ -155,8 +157,11 @@ def signature_name(doc: dict) -> str:
     return name
 
 
-def predict_inputs(doc: dict, specs: dict[str, TensorSpec]) -> tuple[dict[str, np.ndarray], str]:
-    """Input tensors and the request's form (``ROW`` or ``COLUMNAR``) from a ``:predict`` body."""
+def predict_inputs(doc: dict, specs: dict[str, TensorSpec],
+                   limits: TensorLimits | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """Input tensors and the request's form (``ROW`` or ``COLUMNAR``) from a ``:predict`` body.
+    Each tensor's size, read from the JSON's leading elements, is checked against ``limits`` before
+    any array is built."""
     if not specs:
         raise InvalidArgumentError(f"Failed to get input map for signature: {signature_name(doc) or 'DEFAULT'}")
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
@@ -169,10 +174,36 @@ def predict_inputs(doc: dict, specs: dict[str, TensorSpec]) -> tuple[dict[str, n
             raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Expecting 'instances' to be an list/array")
         if not instances:
             raise InvalidArgumentError(f"JSON Value: {_debug(doc)} No values in 'instances' array")
+        if limits is not None:
+            first = instances[0]
+            for name, spec in specs.items():
+                value = first.get(name) if _is_named(first) else first
+                _check_size(name, (len(instances), *_leading_shape(value)), spec, limits)
         return _from_instances(instances, specs), ROW
     if has_inputs:
-        return _from_inputs(doc["inputs"], specs), COLUMNAR
+        value = doc["inputs"]
+        if limits is not None:
+            for name, spec in specs.items():
+                _check_size(name, _leading_shape(value.get(name) if _is_named(value) else value), spec, limits)
+        return _from_inputs(value, specs), COLUMNAR
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
+
+
+def _leading_shape(value) -> tuple[int, ...]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def _check_size(name: str, shape: tuple[int, ...], spec: TensorSpec, limits: TensorLimits) -> None:
+    try:
+        check_size(shape, numpy_dtype(spec.dtype), limits)
+    except TensorProtoError as e:
+        raise InvalidArgumentError(f"input {name}: {e}") from e
 
 
 def _is_b64(value) -> bool:

@@ -125,7 +125,7 @@ class RestHandler:
         """Parse, resolve the model and signature once, decode the inputs against it."""
         doc = json_api.parse_body(body)
         resolved = self.core.resolve(_with_signature(ref, doc), rest=True)
-        inputs, form = json_api.predict_inputs(doc, resolved.signature.inputs)
+        inputs, form = json_api.predict_inputs(doc, resolved.signature.inputs, self.core.limits)
         return resolved, inputs, form
 
 

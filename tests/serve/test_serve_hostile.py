@@ -146,3 +146,20 @@ def test_max_tensor_bytes_flag_reaches_the_server_options(serve_base):
     assert limits_for_request_bytes(opts.max_request_bytes, opts.max_tensor_bytes).max_bytes == 4096
     default = cli.options(cli.parse(parser.parse_args(["--model", str(serve_base)])))
     assert limits_for_request_bytes(default.max_request_bytes, default.max_tensor_bytes).max_bytes == 256 << 20
+
+
+def test_rest_tensor_size_is_checked_before_arrays_are_built():
+    from tfship.serve import json_api
+    from tfship.serve.errors import InvalidArgumentError
+    from tfship.serve.servable import TensorSpec
+    from tfship.tensorproto import TensorLimits
+
+    specs = {"images": TensorSpec(1, (-1, 784))}
+    doc = {"instances": [[0.5] * 784] * 3}
+    limits = TensorLimits(max_bytes=2 * 784 * 4)  # two rows fit, three do not
+    with pytest.raises(InvalidArgumentError, match=r"^input images: shape \[3,784\] of float needs 9408 bytes"):
+        json_api.predict_inputs(doc, specs, limits)
+    inputs, _ = json_api.predict_inputs({"instances": doc["instances"][:2]}, specs, limits)
+    assert inputs["images"].shape == (2, 784)
+    with pytest.raises(InvalidArgumentError, match=r"^input images: shape \[1,3,784\]"):
+        json_api.predict_inputs({"inputs": {"images": [doc["instances"]]}}, specs, limits)
