@@ -271,3 +271,41 @@ def test_a_wrong_shape_is_refused_and_the_backend_keeps_serving(servers, images,
     code, resp = _grpc(servers[kind], "Predict", predict_request(images[:, :100]))
     assert code == "INVALID_ARGUMENT" and "has shape [8, 100]" in resp
     assert _answers(servers[kind], images)["grpc"].shape == (8, 10)  # and the next requests are answered
+
+
+def test_tfship_serve_backend_flag_with_workers(run, servers, images, tmp_path):
+    """The flag end to end: ``tfship serve --backend tflite --workers 2`` (each worker its own LiteRT with
+    cores/2 threads) answers as the in-process tflite server does, logs which artifact it loaded, and
+    stops cleanly on SIGTERM."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    log = tmp_path / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tfship.cli", "serve", "--model", str(run), "--backend", "tflite",
+                                 "--workers", "2", "--enable_batching", "--port", str(ports[0]),
+                                 "--rest_api_port", str(ports[1]), "--file_system_poll_wait_seconds", "0"],
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=err, stdout=err)
+    try:
+        deadline = time.monotonic() + 120
+        while "serve: listening" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        body = {"signature_name": "predict_images", "instances": images.tolist()}
+        r = requests.post(f"http://127.0.0.1:{ports[1]}/v1/models/{MODEL}:predict", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        want = _rest(servers["tflite"], ":predict", body)[1]["predictions"]
+        np.testing.assert_allclose(r.json()["predictions"], want, rtol=0, atol=tolerance_for("tflite", "fp32").max_abs_diff)
+        assert log.read_text().count(f"tflite {run / 'exports' / 'model.tflite'} (fp32, verified") == 2  # both workers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()
