@@ -27,13 +27,11 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def table(rows: list) -> str:
-    from tfship.export.coremleval.zoo import TOLERANCES
-
-    lines = ["| model | backend | verdict | max abs diff | max diff / max abs logit (atol, rtol) | top-1 agree | convert s | eval s | note |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | backend | verdict | max abs diff | max diff / max abs logit | allowed | TF 1-ulp sensitivity | top-1 agree | convert s | eval s | note |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r.model} | {r.backend} | {r.verdict} | {_fmt(r.max_abs, '.3g')} | "
-                     f"{_fmt(r.rel, '.2e')} ({TOLERANCES[r.backend].atol:g}, {TOLERANCES[r.backend].rtol:g}) | {_fmt(r.top1, '.0%')} | "
+                     f"{_fmt(r.rel, '.2e')} | {_fmt(r.allowed, '.2e')} | {_fmt(r.sensitivity, '.1e')} | {_fmt(r.top1, '.0%')} | "
                      f"{r.convert_s:.1f} | {r.eval_s:.1f} | {r.detail[:80]} |")
     return "\n".join(lines)
 
