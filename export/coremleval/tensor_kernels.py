@@ -158,7 +158,3 @@ def unary(name: str, x: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):  # NaN/inf outside a function's domain, as on device
         return UNARY[name](x.astype(np.float32)).astype(compute_dtype(x))
 
-
-def crop_or_pad_to(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """``x`` broadcast to ``shape`` over its trailing axes (``broadcastTo``/``fillLike`` helpers)."""
-    return np.broadcast_to(x, tuple(x.shape[:x.ndim - len(shape)]) + tuple(shape))
