@@ -24,7 +24,8 @@ def main() -> None:
     args = parser.parse_args()
 
     # A fresh process, as a user runs it: the TensorFlow import is part of the cost.
-    cmd = [sys.executable, "-m", "tfship.cli", "export", "--model", str(args.model), "--out", str(args.out)]
+    cmd = [sys.executable, "-m", "tfship.cli", "export", "--model", str(args.model), "--out", str(args.out),
+           "--coreml-name", "MNISTClassifier"]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -32,8 +33,8 @@ def main() -> None:
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(done.returncode)
-    steps = [line for line in done.stdout.splitlines() if "] done in" in line]
     manifest = json.loads((args.out / "manifest.json").read_text())
+    steps = [f"{a['path']}: {a['status']}, export {a.get('export_seconds', 0):.1f} s" for a in manifest["artifacts"]]
     result = {"cpus": os.cpu_count(), "wall_seconds": round(wall, 1), "steps": steps,
               "artifacts": len(manifest["artifacts"]), "parity_passed": manifest["parity"]["passed"],
               "goal_seconds": 60, "meets_goal": wall <= 60}

@@ -1,7 +1,13 @@
 """The types every exporter and runner shares. No heavy imports here.
 
-Every exporter has one signature: ``export(source, out_dir, options) -> list[Artifact]``.
+An exporter names its variants (files) from the options alone (``variants``), checks its options
+before TensorFlow is imported (``check``), and writes one variant at a time (``export_variant``), so
+one variant's failure never stops the others. ``export`` runs them all and raises the first failure.
 Every runner: construct once from an artifact, then ``run(inputs) -> outputs`` with named arrays.
+
+``SourceModel`` is the one backbone of a run: the SavedModel is loaded once (``loaded_signature``)
+and its predict signature frozen once (``frozen``), on first use, and shared by every exporter, the
+sanity check and verify.
 """
 
 from __future__ import annotations
@@ -37,6 +43,15 @@ class ImageLayout:
     channels: int
 
 
+class _Loaded:
+    """The TensorFlow objects behind a SourceModel, created on first use and then shared."""
+
+    def __init__(self) -> None:
+        self.loaded: Any = None
+        self.signature: Any = None
+        self.frozen: Any = None
+
+
 @dataclass(frozen=True)
 class SourceModel:
     """What exporters need to know about a SavedModel, read from its signatures and assets."""
@@ -49,6 +64,28 @@ class SourceModel:
     labels: tuple[str, ...]     # from the labels asset, else "0".."K-1"
     labels_from_asset: bool
     fingerprint: str            # SavedModel fingerprint (saved_model_checksum) or content hash
+    labels_origin: str = ""     # where the labels came from (asset file, classify signature, or indices)
+    _tf: _Loaded = field(default_factory=_Loaded, compare=False, repr=False)
+
+    def loaded_signature(self) -> Any:
+        """The predict signature of the SavedModel, loaded once per SourceModel."""
+        if self._tf.signature is None:
+            import tensorflow as tf
+
+            self._tf.loaded = tf.saved_model.load(str(self.path))
+            self._tf.signature = self._tf.loaded.signatures[self.signature_key]
+        return self._tf.signature
+
+    def frozen(self) -> Any:
+        """The predict signature as one frozen graph (``tfship.export.graph.FrozenPredict``), built once."""
+        if self._tf.frozen is None:
+            import tensorflow as tf
+
+            from tfship.export.graph import freeze
+
+            spec = tf.TensorSpec(list(self.input.shape), tf.as_dtype(self.input.dtype), name=self.input.name)
+            self._tf.frozen = freeze(self.loaded_signature(), spec, self.input.name, self.output.name)
+        return self._tf.frozen
 
     @property
     def num_classes(self) -> int:
@@ -64,7 +101,10 @@ class ExportOptions:
     """Options every exporter receives; each reads the fields that concern it."""
 
     opset: int = 17
-    coreml_name: str = "MNISTClassifier"
+    # CoreML file stem = the Swift class Xcode generates. export-all resolves None to a name made from the
+    # model folder (tfship.export.coreml.class_name_for); a direct CoremlExporter call without one gets
+    # the iOS demo app's class name.
+    coreml_name: str | None = None
     # ML Program (.mlpackage) compute precision; the .mlmodel (NeuralNetwork) is always fp32.
     coreml_precision: str = "fp16"
     author: str = "tfship"
@@ -86,15 +126,41 @@ class Artifact:
     details: dict[str, Any] = field(default_factory=dict)  # format-specific facts for the manifest
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One file an exporter can write, known from the options alone (before TensorFlow is imported)."""
+
+    file: str
+    precision: str
+    kind: str = ""              # exporter-specific (e.g. CoreML "neuralnetwork" / "mlprogram")
+
+
 class Exporter(abc.ABC):
-    """One format. Subclasses import their converter library inside ``export`` only."""
+    """One format. Subclasses import their converter library inside ``export_variant`` only."""
 
     name: str = ""
     description: str = ""
 
+    def check(self, options: ExportOptions) -> None:
+        """Raise UsageError for options this format cannot take. No TensorFlow, no converter import."""
+
+    def check_source(self, source: SourceModel, options: ExportOptions) -> None:
+        """Raise UsageError when this format cannot represent ``source`` at all (names why)."""
+
     @abc.abstractmethod
+    def variants(self, options: ExportOptions) -> tuple[Variant, ...]:
+        """The files this format writes for these options, in export order."""
+
+    @abc.abstractmethod
+    def export_variant(self, source: SourceModel, variant: Variant, out_dir: Path,
+                       options: ExportOptions) -> Artifact:
+        """Write one variant into ``out_dir`` (a fresh temporary folder) and describe it."""
+
     def export(self, source: SourceModel, out_dir: Path, options: ExportOptions) -> list[Artifact]:
-        """Write this format's artifacts into ``out_dir`` (a fresh temporary folder) and describe them."""
+        """Every variant; the first failure is raised (export-all instead records each on its own)."""
+        self.check(options)
+        self.check_source(source, options)
+        return [self.export_variant(source, v, out_dir, options) for v in self.variants(options)]
 
 
 class Runner(abc.ABC):

@@ -3,11 +3,13 @@
 
 Both take one image input, ``image`` (H x W, grayscale for 1 channel, RGB for 3; pixel values 0..255
 scaled by 1/255 inside the model), and are classifiers whose outputs are ``classLabel`` (String) and
-``classLabelProbs`` (String -> Double). Xcode names the generated Swift class after the file:
-``MNISTClassifier``, ``MNISTClassifierInput(image:)``, ``.classLabel``, ``.classLabelProbs``.
+``classLabelProbs`` (String -> Double). Xcode names the generated Swift class after the file: the
+file stem is ``--coreml-name``, else made from the model folder (``class_name_for``: ``runs/mobilenet_v2``
+-> ``MobilenetV2``), e.g. ``MobilenetV2Input(image:)``, ``.classLabel``, ``.classLabelProbs``.
 
 coremltools cannot take a Keras 3 model or a multi-signature SavedModel (docs/COREML.md), so the
-exporter wraps the predict signature in a new ``tf.function`` over an NHWC image and converts that.
+exporter imports the source's frozen predict graph (``SourceModel.frozen``: no variables, no nested
+calls) behind an NHWC image input and converts that concrete function.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfship.errors import UsageError, require
-from tfship.export.base import Artifact, ExportOptions, Exporter, SourceModel, TensorInfo
+from tfship.export.base import Artifact, ExportOptions, Exporter, SourceModel, TensorInfo, Variant
 from tfship.export.errors import ExportError
 
 # The feature names the iOS app and its tests rely on.
@@ -33,15 +35,35 @@ PRECISIONS = ("fp16", "fp32")
 NEURALNETWORK_TARGET = "iOS13"   # spec v4: the oldest target with the N-D layers the converter emits
 MLPROGRAM_TARGET = "iOS15"       # spec v6: the first ML Program target
 _SWIFT_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Capitalized names Swift reserves (a class may not take them).
+_SWIFT_RESERVED = frozenset({"Self", "Type", "Any", "Protocol"})
+# The class the iOS demo app expects (ios_demo/, export/ios_install.py): what a direct CoremlExporter
+# call without a name writes. export-all always resolves a name first (class_name_for).
+DEFAULT_CLASS_NAME = "MNISTClassifier"
 
 
-def check(source: SourceModel, options: ExportOptions) -> None:
+def class_name_for(folder_name: str) -> str:
+    """A Swift class name from a model folder's name: ``mobilenet_v2`` -> ``MobilenetV2``."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", folder_name) if p]
+    name = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+    if name[0].isdigit():
+        name = "Model" + name
+    return name + "Model" if name in _SWIFT_RESERVED else name
+
+
+def check_options(options: ExportOptions) -> None:
     """Every argument checked before TensorFlow or coremltools is imported."""
     if options.coreml_precision not in PRECISIONS:
         raise UsageError(f"CoreML precision '{options.coreml_precision}' is not one of {', '.join(PRECISIONS)}")
-    if not _SWIFT_IDENTIFIER.match(options.coreml_name):
-        raise UsageError(f"--coreml-name '{options.coreml_name}' must be a Swift identifier (letters, digits, "
+    name = options.coreml_name
+    if name is not None and (not _SWIFT_IDENTIFIER.match(name) or name in _SWIFT_RESERVED):
+        raise UsageError(f"--coreml-name '{name}' must be a Swift identifier (letters, digits, "
                          "'_', not starting with a digit): Xcode names the generated class after the file")
+
+
+def check(source: SourceModel, options: ExportOptions) -> None:
+    """Can this source be a CoreML image classifier? (After the signature is read, before converting.)"""
+    check_options(options)
     img = source.image
     if img.channels not in (1, 3):
         raise UsageError(f"CoreML image inputs are grayscale (1 channel) or RGB (3 channels); the signature "
@@ -64,23 +86,12 @@ def _prod(xs: list[int]) -> int:
     return out
 
 
-def _predict_function(tf: Any, source: SourceModel) -> tuple[Any, Any]:
-    """A concrete function: NHWC float image (1, H, W, C) -> scores (1, K); and the object keeping it alive."""
-    try:
-        loaded = tf.saved_model.load(str(source.path))
-        signature = loaded.signatures[source.signature_key]
-    except (OSError, KeyError, ValueError) as e:
-        raise ExportError("CoreML", f"cannot load signature '{source.signature_key}' of '{source.path}': {e}",
-                          "check the SavedModel loads with tf.saved_model.load") from e
+def _image_function(tf: Any, source: SourceModel) -> Any:
+    """The frozen predict graph behind an NHWC float image input (1, H, W, C), reshaped to the signature's."""
     img = source.image
     model_shape = [-1] + [int(d) for d in source.input.shape[1:]]
-
-    @tf.function(input_signature=[tf.TensorSpec([1, img.height, img.width, img.channels], tf.float32,
-                                                name=IMAGE_INPUT)])
-    def predict(image):
-        return signature(**{source.input.name: tf.reshape(image, model_shape)})[source.output.name]
-
-    return predict.get_concrete_function(), loaded
+    spec = tf.TensorSpec([1, img.height, img.width, img.channels], tf.float32, name=IMAGE_INPUT)
+    return source.frozen().wrap(spec, adapt=lambda image: tf.reshape(image, model_shape))
 
 
 def _convert(ct: Any, fn: Any, source: SourceModel, kind: str, precision: str) -> Any:
@@ -189,27 +200,34 @@ class CoremlExporter(Exporter):
     name = "coreml"
     description = "CoreML image classifier: .mlmodel (iOS 13+, fp32) and .mlpackage (iOS 15+, fp16 or fp32)"
 
-    def export(self, source: SourceModel, out_dir: Path, options: ExportOptions) -> list[Artifact]:
+    def check(self, options: ExportOptions) -> None:
+        check_options(options)
+
+    def check_source(self, source: SourceModel, options: ExportOptions) -> None:
         check(source, options)
+
+    def variants(self, options: ExportOptions) -> tuple[Variant, ...]:
+        name = options.coreml_name or DEFAULT_CLASS_NAME
+        return (Variant(name + NEURALNETWORK_EXT, "fp32", "neuralnetwork"),
+                Variant(name + MLPROGRAM_EXT, options.coreml_precision, "mlprogram"))
+
+    def export_variant(self, source: SourceModel, variant: Variant, out_dir: Path,
+                       options: ExportOptions) -> Artifact:
+        self.check_source(source, options)
         tf = require("tensorflow", "tensorflow", "export", "CoreML export")
         ct = require("coremltools", "coremltools", "export", "CoreML export")
-        fn, keep_alive = _predict_function(tf, source)
-        versions = _versions(tf, ct)
-        plan = [("neuralnetwork", NEURALNETWORK_EXT, "fp32", NEURALNETWORK_TARGET),
-                ("mlprogram", MLPROGRAM_EXT, options.coreml_precision, MLPROGRAM_TARGET)]
-        artifacts = []
-        for kind, ext, precision, target in plan:
-            model = _rename_outputs(ct, _convert(ct, fn, source, kind, precision), kind)
-            _describe(model, source, options, precision, versions)
-            path = Path(out_dir) / f"{options.coreml_name}{ext}"
-            try:
-                model.save(str(path))
-            except Exception as e:  # coremltools' save raises plain exceptions
-                raise ExportError("CoreML", f"writing '{path}' failed: {e}",
-                                  "check the output folder is writable and has space") from e
-            artifacts.append(self._artifact(path, model.get_spec(), source, options, precision, target))
-        del keep_alive
-        return artifacts
+        fn = _image_function(tf, source)
+        kind, precision = variant.kind, variant.precision
+        target = MLPROGRAM_TARGET if kind == "mlprogram" else NEURALNETWORK_TARGET
+        model = _rename_outputs(ct, _convert(ct, fn, source, kind, precision), kind)
+        _describe(model, source, options, precision, _versions(tf, ct))
+        path = Path(out_dir) / variant.file
+        try:
+            model.save(str(path))
+        except Exception as e:  # coremltools' save raises plain exceptions
+            raise ExportError("CoreML", f"writing '{path}' failed: {e}",
+                              "check the output folder is writable and has space") from e
+        return self._artifact(path, model.get_spec(), source, options, precision, target)
 
     @staticmethod
     def _artifact(path: Path, spec: Any, source: SourceModel, options: ExportOptions, precision: str,
@@ -219,7 +237,7 @@ class CoremlExporter(Exporter):
             "spec_version": int(spec.specificationVersion),
             "minimum_deployment_target": target,
             "model_type": spec.WhichOneof("Type"),
-            "swift_class": options.coreml_name,
+            "swift_class": path.stem,
             "class_labels": list(source.labels),
             **_feature_details(spec),
         }
@@ -230,3 +248,12 @@ class CoremlExporter(Exporter):
             outputs=(TensorInfo(CLASS_LABEL, "string", (None,)),
                      TensorInfo(CLASS_PROBS, "float64", (None, len(source.labels)))),
             details=details)
+
+
+def perturb(path: Path, out: Path, factor: float = 1.05) -> str:
+    """Registry hook: a copy of a CoreML model with the largest weight of its last layer moved by ten times
+    its size (coremleval.perturb_weight; ``factor`` is not used: smaller changes of one weight hide in
+    fp16 rounding)."""
+    from tfship.export.coremleval import perturb_weight
+
+    return perturb_weight(path, out).tensor

@@ -1,5 +1,13 @@
 """``manifest.json``: what an export folder holds, where it came from, and (after verify) how well
-each artifact agrees with the SavedModel."""
+each artifact agrees with the SavedModel.
+
+Schema 2 (a contract: the serving backends read it): every entry of ``artifacts`` has ``status`` —
+``verified``, ``failed_verification``, ``not_exported`` or ``exported`` (written, not verified yet) —
+and ``reason`` (why, for anything but ``verified``; "" otherwise). A ``not_exported`` entry has
+``path``, ``format``, ``precision``, ``status``, ``reason`` and no file; the others keep every field
+(``sha256``, ``size_bytes``, ``inputs``, ``outputs``, ``labels``, ``converter``, ``runtime``,
+``details``, after verify ``parity``). Readers accept only ``status == "verified"`` with a matching sha256.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+VERIFIED = "verified"
+FAILED_VERIFICATION = "failed_verification"
+NOT_EXPORTED = "not_exported"
+EXPORTED = "exported"
+STATUSES = (VERIFIED, FAILED_VERIFICATION, NOT_EXPORTED, EXPORTED)
 
 
 def _files(path: Path) -> list[Path]:

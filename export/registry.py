@@ -1,7 +1,10 @@
 """The formats tfship exports, as data. A new format is one module plus one entry here.
 
-Each entry names its exporter and runner as ``module:Class`` strings, so nothing heavy is imported
-until a format is used, and names the packages whose versions go into the manifest.
+Each entry describes its format fully, so tests are generated from the registry: its exporter and
+runner as ``module:Class`` strings (nothing heavy is imported until a format is used), the packages
+whose versions go into the manifest, and a ``perturb(path, out) -> str`` hook that writes a copy of an
+artifact with one weight changed (every format automatically gets "verify catches a perturbed
+artifact", not just a round trip).
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ class FormatEntry:
     runner: str                         # "module:Class" of an export.base.Runner
     converter_packages: tuple[str, ...]  # distributions whose versions describe the conversion
     runtime_packages: tuple[str, ...]    # distributions that run the artifact here
+    perturb: str                        # "module:function" (path, out, factor) -> changed tensor's name
     extra: str = "export"               # the pip extra that installs them
 
 
 FORMATS: dict[str, FormatEntry] = {
     e.name: e for e in (
         FormatEntry("tflite", "tfship.export.tflite:TfliteExporter", "tfship.export.runners.tflite:TfliteRunner",
-                    ("tensorflow",), ("ai-edge-litert",)),
+                    ("tensorflow",), ("ai-edge-litert",), "tfship.export.tflite:perturb"),
         FormatEntry("onnx", "tfship.export.onnx:OnnxExporter", "tfship.export.runners.onnx:OnnxRunner",
-                    ("tf2onnx", "onnx", "tensorflow"), ("onnxruntime",)),
+                    ("tf2onnx", "onnx", "tensorflow"), ("onnxruntime",), "tfship.export.onnx:perturb"),
         FormatEntry("coreml", "tfship.export.coreml:CoremlExporter", "tfship.export.runners.coreml:CoremlRunner",
-                    ("coremltools", "tensorflow"), ("coremltools", "numpy")),
+                    ("coremltools", "tensorflow"), ("coremltools", "numpy"), "tfship.export.coreml:perturb"),
     )
 }
 
@@ -64,6 +68,11 @@ def load_object(spec: str, extra: str = "export"):
 def exporter(name: str):
     entry = FORMATS[name]
     return load_object(entry.exporter, entry.extra)()
+
+
+def perturber(fmt: str):
+    entry = FORMATS[fmt]
+    return load_object(entry.perturb, entry.extra)
 
 
 def runner_class(fmt: str):

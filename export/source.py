@@ -4,7 +4,10 @@ What makes a SavedModel exportable (docs/EXPORT.md): a signature with exactly on
 (batch, H*W*C) with H*W a square and C=1, (batch, H, W) or (batch, H, W, C), and exactly one float
 output shaped (batch, K) of class scores. ``predict_images`` is used if present, then
 ``serving_default``, then ``serve`` (Keras 3's ``model.export``), then any other that fits.
-Labels come from ``assets/labels.txt`` (one per line, K lines), else "0".."K-1".
+Labels come from the model when it has them: ``assets/labels.txt`` (one per line, K lines), else the
+only other text asset with exactly K lines, else the class names a classify signature returns (a
+string constant of K values in the graph, as TF1's ``SavedModelBuilder`` tutorial writes), else
+"0".."K-1".
 """
 
 from __future__ import annotations
@@ -101,14 +104,49 @@ def choose_signature(path: Path, requested: str | None = None) -> tuple[str, Ten
     raise SignatureError(f"no exportable predict signature in '{path}': " + "; ".join(reasons or ["no signatures"]))
 
 
-def read_labels(path: Path, num_classes: int) -> tuple[tuple[str, ...], bool]:
+def _lines(path: Path) -> tuple[str, ...]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return ()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _classify_classes(meta_graph, num_classes: int) -> tuple[str, ...] | None:
+    """The class names a classify signature returns, when the graph holds them as one string constant."""
+    if not any(sig.method_name == "tensorflow/serving/classify" for sig in meta_graph.signature_def.values()):
+        return None
+    nodes = list(meta_graph.graph_def.node)
+    for function in meta_graph.graph_def.library.function:
+        nodes.extend(function.node_def)
+    found = set()
+    for node in nodes:
+        if node.op != "Const" or "value" not in node.attr:
+            continue
+        tensor = node.attr["value"].tensor
+        if tensor.dtype == 7 and len(tensor.string_val) == num_classes:  # 7 = DT_STRING
+            found.add(tuple(v.decode("utf-8", "replace") for v in tensor.string_val))
+    return found.pop() if len(found) == 1 else None
+
+
+def read_labels(path: Path, num_classes: int, meta_graph=None) -> tuple[tuple[str, ...], str]:
+    """(labels, where they came from). A labels.txt with the wrong count is an error; other sources
+    are used only when they fit exactly."""
     labels_file = path / "assets" / contract.LABELS_ASSET
-    if not labels_file.is_file():
-        return tuple(str(i) for i in range(num_classes)), False
-    labels = tuple(line.strip() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip())
-    if len(labels) != num_classes:
-        raise SignatureError(f"'{labels_file}' has {len(labels)} labels but the model has {num_classes} outputs")
-    return labels, True
+    if labels_file.is_file():
+        labels = _lines(labels_file)
+        if len(labels) != num_classes:
+            raise SignatureError(f"'{labels_file}' has {len(labels)} labels but the model has {num_classes} outputs")
+        return labels, f"assets/{contract.LABELS_ASSET}"
+    assets = sorted(p for p in (path / "assets").glob("*.txt")) if (path / "assets").is_dir() else []
+    fitting = [(p, _lines(p)) for p in assets]
+    fitting = [(p, lines) for p, lines in fitting if len(lines) == num_classes and len(set(lines)) == num_classes]
+    if len(fitting) == 1:
+        return fitting[0][1], f"assets/{fitting[0][0].name}"
+    classes = _classify_classes(meta_graph, num_classes) if meta_graph is not None else None
+    if classes is not None and len(set(classes)) == num_classes:
+        return classes, "classify signature"
+    return tuple(str(i) for i in range(num_classes)), ""
 
 
 def fingerprint(path: Path) -> str:
@@ -125,7 +163,8 @@ def fingerprint(path: Path) -> str:
 
 def load_source(model: ModelVersion, signature: str | None = None) -> SourceModel:
     key, x, y = choose_signature(model.path, signature)
-    labels, from_asset = read_labels(model.path, int(y.shape[1]))
+    labels, origin = read_labels(model.path, int(y.shape[1]), _read_meta_graph(model.path))
     layout = image_layout(x)
     return SourceModel(model=model, signature_key=key, input=x, output=y, image=layout, labels=labels,
-                       labels_from_asset=from_asset, fingerprint=fingerprint(model.path))
+                       labels_from_asset=origin.startswith("assets/"), fingerprint=fingerprint(model.path),
+                       labels_origin=origin or "class indices")

@@ -1,50 +1,82 @@
 """How close each artifact must be to the SavedModel, per format and precision. Data, not code.
 
-Measured on the exported CNN over the 10,000 MNIST test images (docs/VERIFY.md has the numbers);
-each bound sits a few times above what was measured, so a real defect (a perturbed weight, swapped
-outputs, a wrong quantization scale) fails while run-to-run noise passes.
+Two measures, both meaning the same for 10 or 1,000 classes, for probabilities or logits:
+
+- **relative difference** = max |artifact - reference| / scale, where scale is the range the
+  reference's scores span over the verification inputs (max - min over all inputs and classes). An
+  absolute bound on probabilities says little for a 100-class model whose probabilities are ~0.01 each
+  (issue #11): its range is ~0.01, so the same absolute 1e-5 is 100x looser relative to what
+  distinguishes the classes. For logits the scale is the logit range, so a model without a softmax is
+  judged on the same footing. (A per-input median spread was tried first: on MobileNetV3Small, whose
+  random-weight outputs are near-uniform for most inputs and peaked for a few, it put the largest
+  differences, which sit on the peaked inputs, over the near-uniform inputs' spread: fp32 came out at
+  4.6e-3 "relative" for an absolute 3.9e-4.)
+- **top-1 agreement on decided inputs**: an input counts only if the reference's top two scores differ
+  by more than ``TIE_FRACTION`` (1%) of the scale. Random-weight models have near-uniform outputs where
+  many inputs are near-ties that any rounding may swap; counting them failed faithful int8 models (67%
+  agreement on DenseNet121 in issue #11) while catching nothing. The margin is a fixed fraction of the
+  scale, not tied to ``max_rel_diff``: an artifact within ``max_rel_diff`` cannot swap inputs whose gap
+  exceeds twice it, so such a margin would make the agreement check say nothing the difference bound
+  has not; with 1% it checks the typical input while the difference bound checks the worst one. The
+  number of decided inputs is reported; with none, agreement is not judged.
+
+Numbers measured with ``benchmarks/zoo.py`` (docs/EXPORT.md has the table) and the MNIST CNN
+(docs/VERIFY.md); each bound sits a few times above the worst faithful artifact measured, and below
+what a perturbed artifact gives (the registry's ``perturb`` hooks: 5% on the largest weight tensor).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+# A range below this is treated as this (an all-constant reference would otherwise divide by zero).
+MIN_SCALE = 1e-12
+# Reference top-1 leads closer than this fraction of the scale are near-ties, left out of top-1 agreement.
+TIE_FRACTION = 0.01
+
 
 @dataclass(frozen=True)
 class Tolerance:
-    max_abs_diff: float | None        # on softmax scores; None: not meaningful for this precision
-    min_top1_agreement: float         # fraction of images whose top-1 class equals the SavedModel's
+    max_rel_diff: float               # max |diff| / reference scale (range of the reference's scores)
+    min_top1_agreement: float         # fraction of decided inputs whose top-1 equals the reference's
     max_accuracy_drop: float | None   # fraction (0.003 = 0.3 points) below the SavedModel's accuracy
     why: str
 
 
 FP32 = Tolerance(
-    max_abs_diff=1e-5, min_top1_agreement=0.9999, max_accuracy_drop=0.0005,
-    why="same fp32 math in another kernel order: measured <= 2e-6 (TFLite), <= 4e-7 (ONNX); 1e-5 leaves "
-        "room for other CPUs' SIMD paths while a 1% weight change (~1e-3) fails; one near-tie flip allowed")
-TFLITE_FP16 = Tolerance(
-    max_abs_diff=2e-3, min_top1_agreement=0.999, max_accuracy_drop=0.001,
-    why="fp16-rounded weights, fp32 compute: measured ~2e-4 max |diff|; 10x margin, <= 10 flips in 10k")
-COREML_FP16 = Tolerance(
-    max_abs_diff=5e-3, min_top1_agreement=0.999, max_accuracy_drop=0.001,
-    why="fp16 weights and fp16 activations end to end (ML Program default, reference evaluator rounds "
-        "after every op): measured 1.3e-3 to 1.5e-3 max |diff|; ~3x margin")
+    max_rel_diff=1e-3, min_top1_agreement=0.9999, max_accuracy_drop=0.0005,
+    why="same fp32 math in another kernel order: measured 2e-6 relative (MNIST CNN), 3e-7 (TF1 and tf.Module "
+        "models) and up to 1e-4 on deep random-weight zoo models (MobileNetV2: random weights amplify rounding "
+        "layer after layer); 1e-3 leaves room for other CPUs' SIMD paths while a 2% weight change fails")
+FP16_WEIGHTS = Tolerance(
+    max_rel_diff=3e-2, min_top1_agreement=0.999, max_accuracy_drop=0.001,
+    why="fp16-rounded weights, fp32 compute (relative step 4.9e-4 per weight): measured 4e-4 (MNIST CNN), "
+        "1e-4 to 1e-3 (TF1, tf.Module); a deep random-weight MobileNetV2 reaches 0.2 and fails: its rounding "
+        "errors grow layer after layer, which trained weights do not do (docs/EXPORT.md)")
+FP16_COMPUTE = Tolerance(
+    max_rel_diff=5e-2, min_top1_agreement=0.999, max_accuracy_drop=0.001,
+    why="fp16 weights and fp16 activations end to end (ML Program default; the reference evaluator rounds "
+        "after every op): measured 1.5e-3 (MNIST CNN), 4e-4 to 2e-3 (TF1, tf.Module)")
 INT8_DYNAMIC = Tolerance(
-    max_abs_diff=5e-2, min_top1_agreement=0.995, max_accuracy_drop=0.003,
-    why="int8 weights, activations quantized per batch: measured ~5e-3 max |diff| and 99.95% agreement")
+    max_rel_diff=0.25, min_top1_agreement=0.995, max_accuracy_drop=0.003,
+    why="int8 weights, activations quantized per batch: measured 1.5e-2 (MNIST CNN) and 2.8e-2 (TF1 model); "
+        "0.25 of the score range still fails a model whose scores are off by a quarter of their range")
 INT8 = Tolerance(
-    max_abs_diff=1e-1, min_top1_agreement=0.995, max_accuracy_drop=0.003,
-    why="full-integer with an int8 softmax output (step 1/256 = 3.9e-3): measured ~2.5e-2 max |diff|; "
-        "the bounds are the issue's (99.5% agreement, <= 0.3 points accuracy lost)")
+    max_rel_diff=0.5, min_top1_agreement=0.995, max_accuracy_drop=0.003,
+    why="full-integer with an int8 output (steps of 1/256 of the output range), calibrated on noise unless "
+        "--calibration-data: measured 4.3e-2 (MNIST CNN), 4.2e-2 (TF1 model); the agreement and accuracy "
+        "bounds (99.5%, 0.3 points) are issue #3's")
 
 TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("tflite", "fp32"): FP32,
-    ("tflite", "fp16"): TFLITE_FP16,
+    ("tflite", "fp16"): FP16_WEIGHTS,
     ("tflite", "int8-dynamic"): INT8_DYNAMIC,
     ("tflite", "int8"): INT8,
     ("onnx", "fp32"): FP32,
     ("coreml", "fp32"): FP32,
-    ("coreml", "fp16"): COREML_FP16,
+    ("coreml", "fp16"): FP16_COMPUTE,
 }
 
 
@@ -54,3 +86,18 @@ def tolerance_for(fmt: str, precision: str) -> Tolerance:
     except KeyError:
         raise KeyError(f"no tolerance for format '{fmt}' at precision '{precision}'; add one to "
                        f"tfship/export/tolerances.py") from None
+
+
+def reference_scale(reference: np.ndarray) -> float:
+    """The range the reference's scores span over these inputs (max - min over all inputs and classes)."""
+    if reference.size == 0:
+        return 1.0
+    return max(float(reference.max()) - float(reference.min()), MIN_SCALE)
+
+
+def decided(reference: np.ndarray, margin: float) -> np.ndarray:
+    """Inputs whose reference top-1 leads the runner-up by more than ``margin`` (not near-ties)."""
+    if reference.shape[1] < 2:
+        return np.ones(len(reference), dtype=bool)
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]) > margin

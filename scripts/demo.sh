@@ -23,7 +23,7 @@ else
 fi
 
 echo "== 2/4 export-all: TFLite, ONNX, CoreML, then verify every artifact on the 10k test images"
-"$BIN/export-all" --model "$RUN"
+"$BIN/export-all" --model "$RUN" --coreml-name MNISTClassifier
 
 echo "== 3/4 serve $RUN on gRPC :$GRPC_PORT and REST :$REST_PORT"
 "$BIN/tfship" serve --model "$RUN" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" --enable_batching &

@@ -51,7 +51,10 @@ def cnn_run(tmp_path_factory, mnist_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def cnn_exports(cnn_run):
-    """Every registered format of the session's CNN, exported once (not verified: test_verify does that)."""
+    """Every registered format of the session's CNN, exported once (not verified: test_verify does that).
+    The CoreML class is the iOS demo's (``--coreml-name MNISTClassifier``, as scripts/demo.sh passes)."""
+    from tfship.export.base import ExportOptions
     from tfship.export.pipeline import ExportConfig, export_all
 
-    return export_all(ExportConfig(model=cnn_run), progress=lambda *_: None)
+    return export_all(ExportConfig(model=cnn_run, options=ExportOptions(coreml_name="MNISTClassifier")),
+                      progress=lambda *_: None)

@@ -35,41 +35,6 @@ def generic_classifier(base: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
     return base, x[:1000]
 
 
-def tflite_scale_tensor(path: Path, out: Path, factor: float, quantization_scale: bool = False) -> str:
-    """Multiply the largest weight tensor of a .tflite by ``factor`` (or its quantization scale)."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model(str(path))
-    tensors = model.subgraphs[0].tensors
-    weights = [t for t in tensors if model.buffers[t.buffer].data is not None
-               and len(model.buffers[t.buffer].data) > 0]
-    if quantization_scale:
-        weights = [t for t in weights if t.quantization is not None and t.quantization.scale is not None
-                   and len(t.quantization.scale) > 0 and t.type == 9]  # 9 = INT8
-    target = max(weights, key=lambda t: len(model.buffers[t.buffer].data))
-    if quantization_scale:
-        target.quantization.scale = [s * factor for s in target.quantization.scale]
-    else:
-        if target.type != 0:  # 0 = FLOAT32
-            raise ValueError(f"largest tensor {target.name} of {path} is not float32")
-        data = np.frombuffer(bytes(bytearray(model.buffers[target.buffer].data)), dtype=np.float32) * factor
-        model.buffers[target.buffer].data = np.frombuffer(data.astype(np.float32).tobytes(), dtype=np.uint8)
-    flatbuffer_utils.write_model(model, str(out))
-    return target.name.decode() if isinstance(target.name, bytes) else target.name
-
-
-def onnx_scale_initializer(path: Path, out: Path, factor: float) -> str:
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    init = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
-    values = numpy_helper.to_array(init) * factor
-    init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
-    onnx.save(model, str(out))
-    return init.name
-
-
 def onnx_reverse_outputs(path: Path, out: Path) -> None:
     """Reverse the class order of the output: a model that computes the right numbers in the wrong slots."""
     import onnx

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from export_helpers import onnx_reverse_outputs, onnx_scale_initializer, tflite_scale_tensor
-from tfship.export import manifest
+from export_helpers import onnx_reverse_outputs
+from tfship.export import manifest, registry
 from tfship.export.errors import ParityError
+from tfship.export.tolerances import tolerance_for
 from tfship.export.verify import VerifyConfig, verify, verify_and_report
 
 SAMPLES = 2000  # enough for agreement bounds of 99.5% to mean something; the CLI default is all 10k
@@ -46,6 +47,7 @@ def test_faithful_exports_pass_and_reports_are_written(exports):
     assert (exports / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     merged = manifest.read(exports)
     assert merged["parity"]["passed"] and all("parity" in a for a in merged["artifacts"])
+    assert {(a["status"], a["reason"]) for a in merged["artifacts"]} == {("verified", "")}
 
 
 def _failed(report, path):
@@ -54,27 +56,38 @@ def _failed(report, path):
     return entry
 
 
-def test_perturbed_tflite_weight_is_caught(exports):
-    tflite_scale_tensor(exports / "model.tflite", exports / "model.tflite", 1.01)
-    entry = _failed(_run(exports, "model.tflite"), "model.tflite")
-    assert any(f.startswith("max |diff|") for f in entry["failures"])
+# Every artifact of every registered format, from the registry: a new format gets this test by adding
+# its entry (and its perturb hook).
+PERTURBABLE = [(fmt, path) for fmt, paths in {
+    "tflite": ["model.tflite", "model_fp16.tflite", "model_int8_dynamic.tflite", "model_int8.tflite"],
+    "onnx": ["model.onnx"], "coreml": ["MNISTClassifier.mlmodel", "MNISTClassifier.mlpackage"]}.items()
+    for path in paths]
 
 
-def test_perturbed_onnx_weight_is_caught(exports):
-    onnx_scale_initializer(exports / "model.onnx", exports / "model.onnx", 1.01)
-    entry = _failed(_run(exports, "model.onnx"), "model.onnx")
-    assert any(f.startswith("max |diff|") for f in entry["failures"])
+def test_perturbation_cases_cover_the_registry():
+    assert {fmt for fmt, _ in PERTURBABLE} == set(registry.FORMATS)
 
 
-@pytest.mark.parametrize("artifact", ["MNISTClassifier.mlmodel", "MNISTClassifier.mlpackage"])
-def test_perturbed_coreml_weight_is_caught(exports, artifact):
-    from tfship.export.coremleval import perturb_weight
-
-    changed = perturb_weight(exports / artifact, exports / f"perturbed-{artifact}")
-    shutil.rmtree(exports / artifact) if (exports / artifact).is_dir() else (exports / artifact).unlink()
-    (exports / f"perturbed-{artifact}").rename(exports / artifact)
+@pytest.mark.parametrize("fmt,artifact", PERTURBABLE)
+def test_verify_catches_a_perturbed_artifact(exports, fmt, artifact):
+    """The registry's perturb hook changes one weight tensor by 20 times the artifact's relative tolerance
+    (the sha256 is restored in the manifest, so only the numbers can give it away): verify must fail the
+    artifact on its scores."""
+    precision = next(a["precision"] for a in manifest.read(exports)["artifacts"] if a["path"] == artifact)
+    factor = 1 + 20 * tolerance_for(fmt, precision).max_rel_diff
+    changed = registry.perturber(fmt)(exports / artifact, exports / f"perturbed-{artifact}", factor)
+    original = exports / artifact
+    shutil.rmtree(original) if original.is_dir() else original.unlink()
+    (exports / f"perturbed-{artifact}").rename(original)
+    document = manifest.read(exports)
+    for entry in document["artifacts"]:
+        if entry["path"] == artifact:
+            entry["sha256"] = manifest.sha256_of(original)
+    manifest.write(exports, document)
     entry = _failed(_run(exports, artifact), artifact)
     assert any(f.startswith("max |diff|") for f in entry["failures"]), (changed, entry["failures"])
+    assert manifest.read(exports)["artifacts"][[a["path"] for a in document["artifacts"]].index(artifact)][
+        "status"] == "failed_verification"
 
 
 def test_swapped_output_order_is_caught(exports):
@@ -82,12 +95,6 @@ def test_swapped_output_order_is_caught(exports):
     entry = _failed(_run(exports, "model.onnx"), "model.onnx")
     assert entry["top1_agreement"] < 0.2
     assert any(f.startswith("top-1 agreement") for f in entry["failures"])
-
-
-def test_int8_model_with_wrong_scale_is_caught(exports):
-    tflite_scale_tensor(exports / "model_int8.tflite", exports / "model_int8.tflite", 1.5, quantization_scale=True)
-    entry = _failed(_run(exports, "model_int8.tflite"), "model_int8.tflite")
-    assert entry["failures"]
 
 
 def test_changed_file_is_reported_even_when_numbers_agree(exports):
@@ -104,8 +111,9 @@ def test_changed_file_is_reported_even_when_numbers_agree(exports):
 
 
 def test_failure_names_artifact_and_worst_image(exports, capsys):
-    onnx_scale_initializer(exports / "model.onnx", exports / "model.onnx", 1.05)
-    with pytest.raises(ParityError, match=r"model\.onnx: .*max \|diff\| \S+ > 1e-05 at image \d+.*\(worst image \d+, \|diff\| "):
+    registry.perturber("onnx")(exports / "model.onnx", exports / "model.onnx")
+    with pytest.raises(ParityError, match=r"model\.onnx: .*max \|diff\| \S+ = \S+ of the score range \S+ > 0\.001 "
+                                          r"at image \d+.*\(worst image \d+, \|diff\| "):
         verify_and_report(VerifyConfig(exports=exports, samples=SAMPLES, latency=False))
 
 
@@ -115,7 +123,7 @@ def test_cli_exit_code(exports):
     ok = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "all artifacts match the SavedModel within tolerance" in ok.stdout
-    onnx_scale_initializer(exports / "model.onnx", exports / "model.onnx", 1.05)
+    registry.perturber("onnx")(exports / "model.onnx", exports / "model.onnx")
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 1
     assert "verify: error: parity check failed for model.onnx" in bad.stderr

@@ -1,4 +1,5 @@
-"""The reference: the SavedModel's predict signature, run by TensorFlow."""
+"""The reference: the SavedModel's predict signature, run by TensorFlow (the SourceModel's loaded
+signature when ``path`` is the source's own folder: the SavedModel is loaded once per run)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ class SavedModelRunner(Runner):
         import tensorflow as tf
 
         self._tf = tf
-        self._loaded = tf.saved_model.load(str(path))
-        self._signature = self._loaded.signatures[source.signature_key]
+        if Path(path).resolve() == source.path.resolve():
+            self._signature = source.loaded_signature()
+        else:
+            self._loaded = tf.saved_model.load(str(path))
+            self._signature = self._loaded.signatures[source.signature_key]
 
     def run_impl(self, x: np.ndarray) -> np.ndarray:
         name, out = self.source.input.name, self.source.output.name
