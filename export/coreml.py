@@ -91,7 +91,8 @@ def _image_function(tf: Any, source: SourceModel) -> Any:
     img = source.image
     model_shape = [-1] + [int(d) for d in source.input.shape[1:]]
     spec = tf.TensorSpec([1, img.height, img.width, img.channels], tf.float32, name=IMAGE_INPUT)
-    return source.frozen().wrap(spec, adapt=lambda image: tf.reshape(image, model_shape))
+    frozen = source.frozen()
+    return frozen.wrap(spec, adapt=lambda image: tf.reshape(image, model_shape), graph_def=frozen.without_erfc())
 
 
 def _convert(ct: Any, fn: Any, source: SourceModel, kind: str, precision: str) -> Any:

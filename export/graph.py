@@ -12,9 +12,10 @@ themselves, but that leaves two kinds of node they cannot convert (docs/FINDINGS
   not implemented"; we drop those two attributes (they only ask for XLA) and inline again;
 - captured variables handed to tf2onnx became extra graph inputs; freezing first removes them.
 
-``Erfc`` (Keras 3's exact GELU is ``0.5 x erfc(-x/sqrt 2)``) is rewritten to ``1 - Erf`` because
-tf2onnx has no Erfc handler and coremltools' NeuralNetwork backend none either (STACK.md); the
-identity is exact up to fp32 rounding (measured below 1e-6 on ConvNeXt's outputs).
+``without_erfc()`` gives the same graph with ``Erfc`` (Keras 3's exact GELU is ``0.5 x erfc(-x/sqrt 2)``)
+rewritten to ``1 - Erf``, for tf2onnx (no Erfc handler) and coremltools (none for NeuralNetwork,
+STACK.md); the identity is exact up to fp32 rounding. TFLite keeps ``Erfc``: its converter fuses that
+GELU pattern but has no builtin ``Erf`` ("'tf.Erf' op is neither a custom op nor a flex op").
 """
 
 from __future__ import annotations
@@ -46,14 +47,22 @@ class FrozenPredict:
         out = self.function(tf.constant(x))
         return (out[self.output_name] if isinstance(out, dict) else out[0]).numpy()
 
-    def wrap(self, spec: Any, adapt=None):
+    def without_erfc(self) -> Any:
+        """A copy of ``graph_def`` with ``Erfc(x)`` as ``1 - Erf(x)`` (for tf2onnx and coremltools)."""
+        graph_def = type(self.graph_def)()
+        graph_def.CopyFrom(self.graph_def)
+        _rewrite_erfc(graph_def)
+        return graph_def
+
+    def wrap(self, spec: Any, adapt=None, graph_def: Any = None):
         """A concrete function over ``spec`` importing this graph (``adapt(x)`` feeds the input), e.g. an
         NHWC image reshaped to a flat input for CoreML. The imported nodes are plain ops, not a call."""
         import tensorflow as tf
 
         def body(x):
             fed = adapt(x) if adapt is not None else x
-            (y,) = tf.graph_util.import_graph_def(self.graph_def, input_map={self.input_tensor: fed},
+            (y,) = tf.graph_util.import_graph_def(graph_def if graph_def is not None else self.graph_def,
+                                                  input_map={self.input_tensor: fed},
                                                   return_elements=[self.output_tensor], name="frozen")
             return {self.output_name: tf.identity(y, name=self.output_name)}
 
@@ -126,7 +135,6 @@ def freeze(signature: Any, input_spec: Any, input_name: str, output_name: str) -
                                                aggressive_inlining=True)
     graph_def = frozen.graph.as_graph_def()
     _clear_xla_only(graph_def)
-    _rewrite_erfc(graph_def)
     first = FrozenPredict(frozen, graph_def, frozen.inputs[0].name, frozen.outputs[0].name, input_name, output_name)
     # Import the edited graph and inline again: the result has no function calls left, and its input and
     # output carry the signature's names (TFLite's signature and tf2onnx's graph take them from here).

@@ -105,7 +105,7 @@ class OnnxExporter(Exporter):
         try:
             with _quiet_tf2onnx() as unsupported:
                 model, _ = tf2onnx.convert.from_graph_def(
-                    frozen.graph_def, input_names=[frozen.input_tensor], output_names=[frozen.output_tensor],
+                    frozen.without_erfc(), input_names=[frozen.input_tensor], output_names=[frozen.output_tensor],
                     opset=options.opset)
         except Exception as e:  # tf2onnx raises many types; say which format and what to try
             raise ExportError("onnx", f"tf2onnx: {type(e).__name__}: {e}".splitlines()[0],

@@ -75,12 +75,32 @@ def _representative(source: SourceModel, calibration: np.ndarray | None) -> Call
     return dataset
 
 
+def _signature_of_subgraph(schema, model):
+    """A SignatureDef over the main subgraph's one input and one output. The converter writes none when it
+    falls back from its SavedModel path to the GraphDef path (seen on EfficientNetB0: docs/FINDINGS.md)."""
+    subgraph = model.subgraphs[0]
+    if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
+        raise ExportError("tflite", f"converter wrote no signature and a graph with {len(subgraph.inputs)} inputs "
+                                    f"and {len(subgraph.outputs)} outputs, expected 1 and 1")
+    signature = schema.SignatureDefT()
+    signature.subgraphIndex = 0
+    signature.inputs, signature.outputs = [], []
+    for tensors, index in ((signature.inputs, subgraph.inputs[0]), (signature.outputs, subgraph.outputs[0])):
+        entry = schema.TensorMapT()
+        entry.tensorIndex = int(index)
+        entry.name = b"x"
+        tensors.append(entry)
+    return signature
+
+
 def _finalize(blob: bytes, signature_key: str, input_name: str, output_name: str, provenance: dict) -> bytes:
     """Rename the signature and attach provenance, through TensorFlow's flatbuffer object API."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(blob))
+    if not model.signatureDefs:
+        model.signatureDefs = [_signature_of_subgraph(schema, model)]
     if len(model.signatureDefs) != 1:
         raise ExportError("tflite", f"converter wrote {len(model.signatureDefs)} signatures, expected 1")
     signature = model.signatureDefs[0]

