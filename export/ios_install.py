@@ -166,7 +166,7 @@ def find_mlmodel(model: str | os.PathLike, class_name: str = APP_CONTRACT.class_
         raise UsageError(f"'{p}' is an ML Program package; the app uses the NeuralNetwork {file_name} "
                          f"that export-all writes beside it: pass {p.with_name(file_name)}")
     for folder in (p, p / EXPORTS_DIR):
-        found = _in_folder(folder, file_name)
+        found = _in_folder(folder, file_name) or _from_manifest(folder)
         if found is not None:
             return found
     others = sorted(str(f) for folder in (p, p / EXPORTS_DIR) if folder.is_dir()
@@ -175,6 +175,24 @@ def find_mlmodel(model: str | os.PathLike, class_name: str = APP_CONTRACT.class_
         # Exported with another --coreml-name: installing it renames it to the contract's name.
         hint = f"found {', '.join(others)}: pass it with --model to install it as {file_name}"
     raise ModelNotFoundError(f"no exported {file_name} in '{p}' or '{p / EXPORTS_DIR}'; {hint}")
+
+
+def _from_manifest(folder: Path) -> Path | None:
+    """The one NeuralNetwork .mlmodel an export-all manifest lists as verified (or exported, not yet
+    verified): export-all names the file after the model folder unless --coreml-name, and installing
+    renames it to the app's class."""
+    import json
+
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        artifacts = json.loads(path.read_text(encoding="utf-8")).get("artifacts", [])
+    except (OSError, ValueError):
+        return None
+    found = [folder / a["path"] for a in artifacts if str(a.get("path", "")).endswith(MLMODEL_SUFFIX)
+             and a.get("status", "verified") in ("verified", "exported") and (folder / a["path"]).is_file()]
+    return found[0] if len(found) == 1 else None
 
 
 def _in_folder(folder: Path, file_name: str) -> Path | None:

@@ -289,3 +289,20 @@ def test_sanity_check_catches_broken_converters_only(scores, problem):
            "noisy": reference + rng.normal(0, 0.02, reference.shape)}[scores]
     found = sanity_problem(got.astype(np.float32), reference)
     assert (found is None) if problem is None else re.match(problem, found), found
+
+
+def test_ios_install_finds_the_exports_mlmodel_by_its_manifest(tmp_path):
+    """export-all names the CoreML file after the model folder (runs/cnn -> Cnn.mlmodel); ios-install
+    still finds it, through the manifest, to install it under the app's class name."""
+    from tfship.errors import ModelNotFoundError
+    from tfship.export.ios_install import find_mlmodel
+
+    exports = tmp_path / "run" / "exports"
+    exports.mkdir(parents=True)
+    (exports / "Cnn.mlmodel").write_bytes(b"spec")
+    with pytest.raises(ModelNotFoundError, match="no exported MNISTClassifier.mlmodel"):
+        find_mlmodel(tmp_path / "run")
+    (exports / "manifest.json").write_text(json.dumps({"schema_version": 2, "artifacts": [
+        {"path": "Cnn.mlmodel", "status": "verified"}, {"path": "Cnn.mlpackage", "status": "verified"},
+        {"path": "model.onnx", "status": "not_exported"}]}))
+    assert find_mlmodel(tmp_path / "run") == exports / "Cnn.mlmodel"
