@@ -196,8 +196,9 @@ def test_versions_and_labels_address_the_model(browser, playground, model_server
     before = _requests(browser)
     _draw(browser, "mouse", DIGITS["1"])
     assert _last(browser, "canvas", before)["model"] == f"/v1/models/{MODEL_NAME}/versions/1"
-    # A version label the server does not know: its own words, as for any other error.
-    status, answer = get_json(f"{model_server.rest}/v1/models/{MODEL_NAME}/labels/stable")
+    # A version label the server does not know: its own words, as for any other error. (Status ignores
+    # labels, as TF Serving's GetModelStatus does; metadata resolves them.)
+    status, answer = get_json(f"{model_server.rest}/v1/models/{MODEL_NAME}/labels/stable/metadata")
     label = browser.find_element("id", "version-label")
     label.send_keys("stable\n")
     text = _wait(browser, "const e = document.getElementById('error'); return !e.hidden && e.textContent", "an error")
