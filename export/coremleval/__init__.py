@@ -16,6 +16,7 @@ API::
     # pixels: float array of raw pixel values 0..255, (N, H, W) grayscale or (N, H, W, 3) RGB
     out["classLabel"]       # (N,) str, the top label
     out["classLabelProbs"]  # (N, K) float64, in ``class_labels`` order
+    ev = coremleval.from_spec(mlmodel.get_spec(), package_path)   # a spec already in memory
 
 A multi-array input is fed shaped (N,) + its spec shape; a non-classifier output comes back with
 (N,) + its spec shape. ``perturb_weight(path, out_path)`` writes a copy of a model with one weight
