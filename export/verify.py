@@ -20,7 +20,8 @@ import numpy as np
 from tfship.errors import ModelNotFoundError
 from tfship.export import manifest, registry
 from tfship.export.base import Runner, SourceModel
-from tfship.export.tolerances import TIE_FRACTION, Tolerance, decided, reference_scale, tolerance_for
+from tfship.export.tolerances import (
+    TIE_FRACTION, Tolerance, decided, reference_scale, tolerance_for, too_many_flips)
 from tfship.savedmodel import resolve_model
 
 # 10,000 is the whole MNIST test set (and the cap on a user's --inputs file by default).
@@ -112,9 +113,10 @@ def judge(result: ArtifactParity, tol: Tolerance) -> ArtifactParity:
     elif result.rel_diff > tol.max_rel_diff:
         failures.append(f"max |diff| {result.max_abs_diff:.3g} = {result.rel_diff:.3g} of the score range "
                         f"{result.scale:.3g} > {tol.max_rel_diff:g} at image {result.worst_index}")
-    if result.decided and result.top1_agreement < tol.min_top1_agreement:
-        failures.append(f"top-1 agreement {result.top1_agreement:.2%} < {tol.min_top1_agreement:.2%} "
-                        f"on {result.decided} decided inputs")
+    flips = round((1 - result.top1_agreement) * result.decided)
+    if too_many_flips(flips, result.decided, tol.min_top1_agreement):
+        failures.append(f"top-1 agreement {result.top1_agreement:.2%} ({flips} of {result.decided} decided inputs "
+                        f"differ) is significantly below {tol.min_top1_agreement:.2%}")
     if tol.max_accuracy_drop is not None and result.accuracy_drop is not None \
             and result.accuracy_drop > tol.max_accuracy_drop:
         failures.append(f"accuracy {result.accuracy_drop * 100:.2f} points below the SavedModel "

@@ -127,3 +127,17 @@ def test_cli_exit_code(exports):
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 1
     assert "verify: error: parity check failed for model.onnx" in bad.stderr
+
+
+@pytest.mark.parametrize("flips,n,bound,fails", [
+    (1, 285, 0.999, False),     # one near-tie flip in a 300-input run: not evidence of a bad artifact
+    (3, 285, 0.999, True),      # three are (P < 1% at a 0.1% flip rate)
+    (4, 10000, 0.9999, False),  # MNIST's 10k images: as strict as the rate itself, give or take noise
+    (5, 10000, 0.9999, True),
+    (0, 300, 1.0, False),
+    (300, 300, 0.98, True),     # the swapped-output case
+])
+def test_agreement_bound_is_a_rate_judged_with_confidence(flips, n, bound, fails):
+    from tfship.export.tolerances import too_many_flips
+
+    assert too_many_flips(flips, n, bound) is fails
