@@ -18,13 +18,19 @@ import pytest
 import requests
 from serve_helpers import MODEL, example_bytes, predict_request
 
-from tfship.export.tolerances import tolerance_for
+from tfship.export.tolerances import TIE_FRACTION, decided, reference_scale, tolerance_for
 from tfship.serve.backends import BACKENDS, DEFAULT_BACKEND
 from tfship.serve.backends.base import BackendOptions
 
 ARTIFACT_BACKENDS = [b for b in BACKENDS if b != DEFAULT_BACKEND]  # generated from the registry
 SERVED = {"onnx": "model.onnx", "tflite": "model.tflite"}  # the fp32 artifact each backend serves
 VERIFY_SAMPLES = 200
+
+
+def _tolerance(kind: str, reference: np.ndarray) -> float:
+    """The artifact's verify tolerance as an absolute bound: its max relative difference times the range
+    the reference's scores span (export/tolerances.py)."""
+    return tolerance_for(kind, "fp32").max_rel_diff * reference_scale(reference)
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +121,12 @@ def test_same_answers_over_the_wire(servers, images, kind):
     SavedModel's, the same top-1 class, the same shapes and dtypes."""
     reference = _answers(servers[DEFAULT_BACKEND], images)
     answers = _answers(servers[kind], images)
-    tolerance = tolerance_for(kind, "fp32").max_abs_diff
     for form, want in reference.items():
         got = answers[form]
         assert got.shape == want.shape and got.dtype == want.dtype, form
-        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance, err_msg=form)
-        assert (got.argmax(1) == want.argmax(1)).all(), form
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(kind, want), err_msg=form)
+        sure = decided(want, TIE_FRACTION * reference_scale(want))  # verify's rule: near-ties may swap
+        assert sure.sum() >= len(want) // 2 and (got.argmax(1) == want.argmax(1))[sure].all(), form
     # A different backend is not the same computation: if these were bit-equal, the SavedModel answered.
     assert any(not np.array_equal(answers[f], reference[f]) for f in reference)
 
@@ -304,7 +310,7 @@ def test_tfship_serve_backend_flag_with_workers(run, servers, images, tmp_path):
         r = requests.post(f"http://127.0.0.1:{ports[1]}/v1/models/{MODEL}:predict", json=body, timeout=30)
         assert r.status_code == 200, r.text
         want = _rest(servers["tflite"], ":predict", body)[1]["predictions"]
-        np.testing.assert_allclose(r.json()["predictions"], want, rtol=0, atol=tolerance_for("tflite", "fp32").max_abs_diff)
+        np.testing.assert_allclose(r.json()["predictions"], want, rtol=0, atol=_tolerance("tflite", np.asarray(want)))
         assert log.read_text().count(f"tflite {run / 'exports' / 'model.tflite'} (fp32, verified") == 2  # both workers
     finally:
         proc.send_signal(signal.SIGTERM)
