@@ -52,6 +52,8 @@ class RestCase:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     raw: bytes | None = None  # a whole HTTP request sent on a socket as-is (no http.client)
     valid: bool = False  # well-formed: must answer 200
+    # The HTTP parser may refuse it before the API sees it (uvicorn then answers a plain-text 400).
+    http_layer: bool = False
 
 
 @dataclass
@@ -210,7 +212,10 @@ def _header_case(rng: random.Random, t: Target) -> RestCase:
         headers = {"Content-Type": "application/json; charset=latin-1"}
     else:
         headers = {f"X-H{i}": "v" for i in range(rng.choice([10, 200]))}
-    return RestCase("odd headers", path=f"/v1/models/{t.model}:predict", body=body, headers=headers)
+    oversized = (sum(len(k) + len(v) for k, v in headers.items()) > 8192 or len(headers) > 100
+                 or any(ord(c) < 32 for v in headers.values() for c in v))  # control characters: not HTTP
+    return RestCase("odd headers", path=f"/v1/models/{t.model}:predict", body=body, headers=headers,
+                    http_layer=oversized)
 
 
 def _raw_case(rng: random.Random, t: Target) -> RestCase:

@@ -29,8 +29,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up lines are not our output
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tfship import quiet  # noqa: E402
+
+quiet.install(debug="--debug" in sys.argv)  # TensorFlow's C++ start-up lines are not this script's output
 import fuzz_cases  # noqa: E402
 from fuzz_cases import GrpcCase, RestCase, Target  # noqa: E402
 
@@ -218,9 +220,9 @@ def judge_rest(case: RestCase, status: int | None, headers: dict, body: bytes, f
         found.problem(f"REST {status}", example)
     if LEAK.search(body.decode("utf-8", "replace")):
         found.problem("REST answer leaks a Python class name or traceback", example)
-    if case.raw is not None or case.method == "HEAD" or case.method not in STANDARD_METHODS:
+    if case.raw is not None or case.http_layer or case.method == "HEAD" or case.method not in STANDARD_METHODS:
         # The HTTP layer answered a request the API never saw (uvicorn's parser refuses methods it does
-        # not know, such as "FOO" or "get", with a plain-text 400); HEAD has no body.
+        # not know, such as "FOO" or "get", and oversized headers with a plain-text 400); HEAD has no body.
         return
     if status != 200:
         try:

@@ -28,7 +28,6 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz_cases  # noqa: E402
 import fuzz_serving as fz  # noqa: E402

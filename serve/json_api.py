@@ -20,13 +20,18 @@ from tfship.errors import TensorProtoError
 from tfship.serve.errors import InvalidArgumentError
 from tfship.serve.servable import TensorSpec
 from tfship.serve.tensors import dtype_name, numpy_dtype
-from tfship.tensorproto import TensorLimits, check_size
+from tfship.tensorproto import MAX_RANK, TensorLimits, check_size
 
 ROW, COLUMNAR = "row", "columnar"
 
 
 def _debug(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    """A JSON value as TF Serving's error messages quote it (JsonValueToDebugString)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    except RecursionError:
+        # A document nested deeper than json.dumps recurses (the parser takes up to 2 MB of brackets).
+        return "<a JSON value nested too deeply to quote>"
 
 
 def _json_type(value) -> str:
@@ -291,6 +296,10 @@ def _fast_array(value, spec: TensorSpec) -> np.ndarray | None:
     want = numpy_dtype(spec.dtype)
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and want.kind in "iu"):
         return None
+    if want.kind in "iu" and arr.size:
+        low, high = _INT_RANGE[want.name]
+        if int(arr.min()) < low or int(arr.max()) >= high:
+            return None  # the exact path words the error for the value out of range
     return arr.astype(want, copy=False)
 
 
@@ -303,13 +312,32 @@ def _dense(value, dtype: int) -> np.ndarray:
         if not v:
             break
         v = v[0]
+    if len(shape) > MAX_RANK:
+        raise InvalidArgumentError(f"JSON Value: a list nested {len(shape)} deep is a tensor of rank {len(shape)}; "
+                                   f"this server handles at most {MAX_RANK} dimensions")
     flat: list = []
     _fill(value, 0, shape, dtype, flat)
     if dtype == 7:
         arr = np.empty(len(flat), dtype=object)
         arr[:] = flat
         return arr.reshape(shape)
-    return np.asarray(flat, dtype=numpy_dtype(dtype)).reshape(shape)
+    want = numpy_dtype(dtype)
+    if want.kind in "iu":
+        # Each value was range-checked as TF Serving's rapidjson accessors do; narrower types then wrap
+        # like its static_cast (numpy refuses an out-of-range Python int instead).
+        wide = np.uint64 if want == np.uint64 else np.int64
+        return np.asarray(flat, dtype=wide).astype(want).reshape(shape)
+    return np.asarray(flat, dtype=want).reshape(shape)
+
+
+# The JSON integer range TF Serving accepts per type (util/json_tensor.cc:303-334: IsInt for int8/16/32 and
+# uint8, IsInt64, IsUint, IsUint64); a number outside it is "not of expected type". (TF Serving has no
+# uint16 case at all and answers Unimplemented; here it takes IsUint's range.)
+_INT_RANGE = {"int8": (-2**31, 2**31), "int16": (-2**31, 2**31), "int32": (-2**31, 2**31),
+              "uint8": (-2**31, 2**31), "uint16": (0, 2**32), "uint32": (0, 2**32),
+              "int64": (-2**63, 2**63), "uint64": (0, 2**64)}
+# rapidjson stores an integer literal beyond uint64 as a double, and refuses one beyond a double's range.
+_MAX_DOUBLE_INT = 2**1024
 
 
 def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
@@ -342,13 +370,16 @@ def _scalar(value, dtype: int):
         return _b64(value)
     if name in ("float", "double", "half"):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) >= _MAX_DOUBLE_INT:
+            raise InvalidArgumentError("JSON Parse error: Number too big to be stored in double")
     elif name == "string":
         ok = isinstance(value, str)
         value = value.encode("utf-8") if ok else value
     elif name == "bool":
         ok = isinstance(value, bool)
     else:
-        ok = type(value) is int and (not name.startswith("uint") or value >= 0)
+        low, high = _INT_RANGE.get(name, (-2**63, 2**63))
+        ok = type(value) is int and low <= value < high
     if not ok:
         raise _type_error(value, dtype)
     return value

@@ -61,5 +61,7 @@ def test_noise_patterns():
     assert quiet.is_noise(b"2026-11-30 19:59:01.123456: I tensorflow/core/util/port.cc:113] oneDNN\n")
     assert quiet.is_noise(b"E0000 00:00:1796067274.082265   12140 cuda_platform.cc:52] failed call to cuInit\n")
     assert quiet.is_noise(b"WARNING:absl:Found untraced functions\n")
+    assert quiet.is_noise(b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")  # LiteRT 2.3
+    assert not quiet.is_noise(b"INFO: something of tfship's\n")
     assert not quiet.is_noise(b"export-all: error: no saved_model.pb in 'runs/x'\n")
     assert not quiet.is_noise(b"Error: I0000 is not a log line here\n")

@@ -25,13 +25,14 @@ _NOISE = re.compile(
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [\w./+-]+:\d+\]"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags"
-    rb"|WARNING:absl:)")
+    rb"|WARNING:absl:"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)")
 # A partial line that could still become noise is held until its end arrives; any other is passed on now
 # (a progress bar redraws its line with '\r' and no newline).
 _MAYBE_NOISE = re.compile(
     rb"([IWEF](\d{0,3}|\d{4}( [\d:.]*( +\d*( [\w./+-]*(:\d*)?)?)?)?)"
     rb"|\d{1,4}(-[\d :.-]*(: ?([IWEF]( [\w./+-]*(:\d*)?)?)?)?)?"
-    rb"|W(A(R(N(I(N(G([: ].*)?)?)?)?)?)?)?|T(o( .*)?)?)$", re.S)
+    rb"|W(A(R(N(I(N(G([: ].*)?)?)?)?)?)?)?|T(o( .*)?)?|I(N(F(O(:.*)?)?)?)?)$", re.S)
 # Python warnings of the converter and runtime stacks about versions they were not tested with.
 _QUIET_MODULES = r"(tensorflow|keras|coremltools|tf2onnx|onnx|onnxruntime|absl|google\.protobuf)(\.|$)"
 

@@ -69,7 +69,9 @@ DATA_TYPES: dict[int, DataType] = {d.enum: d for d in (
 DT_INVALID, DT_FLOAT, DT_STRING = 0, 1, 7
 _BY_NUMPY = {d.numpy: d for d in DATA_TYPES.values() if d.numpy is not None and d.numpy != _OBJ}
 _COMPLEX = {8: np.dtype(np.float32), 18: np.dtype(np.float64)}  # component type of the *complex_val pairs
-_MAX_RANK = 254  # TensorShape::IsValid (tensor_shape.cc): "Shape ... has too many dimensions"
+# TensorShape::IsValid (tensor_shape.cc) allows 254 dimensions, but a numpy array has at most 64, so a
+# tensor of rank 65..254 cannot be built here; no model this server runs takes one.
+MAX_RANK = 64
 _STRING_ITEM_BYTES = 8  # one object pointer per element of a string tensor
 
 
@@ -124,8 +126,8 @@ def shape_of(proto) -> tuple[int, ...]:
     dims = proto.tensor_shape.dim
     if proto.tensor_shape.unknown_rank:
         raise TensorProtoError("the tensor's shape has unknown rank")
-    if len(dims) > _MAX_RANK:
-        raise TensorProtoError(f"the tensor's shape has {len(dims)} dimensions; at most {_MAX_RANK} are allowed")
+    if len(dims) > MAX_RANK:
+        raise TensorProtoError(f"the tensor's shape has {len(dims)} dimensions; this server handles at most {MAX_RANK}")
     shape = tuple(int(d.size) for d in dims)
     if any(s < 0 for s in shape):
         raise TensorProtoError(f"the tensor's shape {_text(shape)} has a negative dimension")

@@ -163,3 +163,64 @@ def test_rest_tensor_size_is_checked_before_arrays_are_built():
     assert inputs["images"].shape == (2, 784)
     with pytest.raises(InvalidArgumentError, match=r"^input images: shape \[1,3,784\]"):
         json_api.predict_inputs({"inputs": {"images": [doc["instances"]]}}, specs, limits)
+
+
+def test_rank_numpy_cannot_hold_is_invalid_argument(stub):
+    # Found by benchmarks/fuzz_serving.py: TensorFlow allows 254 dimensions, numpy 64; a declared shape of
+    # 100 ones (one element) answered INTERNAL ("maximum supported dimension for an ndarray is 64").
+    code, details, _ = _error(stub, _declared((1,) * 100))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert "100 dimensions" in details
+
+
+@pytest.mark.parametrize("literal, message", [
+    # Found by the fuzzer: an integer literal beyond a double answered 500 (OverflowError). rapidjson, TF
+    # Serving's parser, refuses it as "Number too big to be stored in double".
+    ("1" + "0" * 400, "Number too big to be stored in double"),
+    # Within a double: stored as one, as rapidjson does (no error, no 500).
+    ("9" * 30, None),
+])
+def test_rest_integer_literals_beyond_a_double(hostile_server, literal, message):
+    url = f"http://127.0.0.1:{hostile_server.rest_port}/v1/models/{MODEL}:predict"
+    body = '{"signature_name": "predict_images", "instances": [[' + ", ".join([literal] * 784) + "]]}"
+    r = requests.post(url, data=body, timeout=30)
+    if message is None:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("dtype, value, accepted", [
+    # TF Serving's json_tensor.cc:303-334: IsInt for int8/16/32 and uint8 (then a C++ narrowing cast),
+    # IsInt64 for int64, IsUint for uint32, IsUint64 for uint64.
+    (3, 2**31 - 1, 2**31 - 1), (3, 2**31, None), (6, 300, 44), (4, -1, 255), (9, 2**63, None),
+    (22, -1, None), (23, 2**64 - 1, 2**64 - 1),
+])
+def test_rest_integer_ranges_follow_tf_serving(dtype, value, accepted):
+    from tfship.serve import json_api
+    from tfship.serve.errors import InvalidArgumentError
+    from tfship.serve.servable import TensorSpec
+
+    specs = {"x": TensorSpec(dtype, (-1, 1))}
+    for body in ({"inputs": [[value]]}, {"inputs": [[value, 1]]}):  # the fast path, and one row with 2 values
+        spec = specs if len(body["inputs"][0]) == 1 else {"x": TensorSpec(dtype, (-1, 2))}
+        if accepted is None:
+            with pytest.raises(InvalidArgumentError, match="is not of expected type"):
+                json_api.predict_inputs(body, spec)
+        else:
+            assert int(json_api.predict_inputs(body, spec)[0]["x"][0, 0]) == accepted
+
+
+@pytest.mark.parametrize("endpoint", [":classify", ":regress", ":predict"])
+@pytest.mark.parametrize("body", [
+    # Found by the fuzzer: 1,000 nested objects parsed, then quoting them in the error message recursed
+    # (RecursionError, 500) on :classify and :regress.
+    b'{"a":' * 1000 + b"1" + b"}" * 1000,
+    # ... and 1,000 nested lists as one instance recursed while filling the tensor (500 on :predict).
+    b'{"instances": ' + b"[" * 1000 + b"0" + b"]" * 1000 + b"}",
+])
+def test_deep_documents_are_a_client_error_on_every_endpoint(hostile_server, endpoint, body):
+    url = f"http://127.0.0.1:{hostile_server.rest_port}/v1/models/{MODEL}{endpoint}"
+    r = requests.post(url, data=body, timeout=30)
+    assert r.status_code == 400, r.text
+    assert set(r.json()) == {"error"}
