@@ -30,6 +30,8 @@ class ClientArgs:
     attempts: int
     root_cert: Path | None
     as_json: bool
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -45,6 +47,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="tries when the server is unavailable, with backoff (default 4)")
     parser.add_argument("--root-cert", type=Path,
                         help="PEM root certificate(s) to trust: gRPC TLS roots, or the HTTPS CA bundle")
+    parser.add_argument("--client-cert", type=Path,
+                        help="PEM certificate of this client, for servers that verify clients (mutual TLS)")
+    parser.add_argument("--client-key", type=Path, help="PEM private key of --client-cert")
     parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON for machines")
     if name == "predict":
         parser.add_argument("images", nargs="+", type=Path,
@@ -95,8 +100,10 @@ def _client_args(args: argparse.Namespace) -> ClientArgs:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     if args.attempts < 1:
         raise UsageError(f"--attempts must be at least 1, got {args.attempts}")
+    if (args.client_cert is None) != (args.client_key is None):
+        raise UsageError("--client-cert and --client-key go together (mutual TLS needs both)")
     return ClientArgs(args.server, args.model, args.version, args.version_label, args.timeout,
-                      args.attempts, args.root_cert, args.as_json)
+                      args.attempts, args.root_cert, args.as_json, args.client_cert, args.client_key)
 
 
 def _connect(options: ClientArgs, labels: list[str] | None = None):
@@ -106,8 +113,10 @@ def _connect(options: ClientArgs, labels: list[str] | None = None):
                   retry=RetryPolicy(attempts=options.attempts), labels=labels)
     if options.server.startswith(("http://", "https://")):
         verify = str(options.root_cert) if options.root_cert else True
-        return RestClient(options.server, options.model, verify=verify, **common)
-    return GrpcClient(options.server, options.model, root_certificates=options.root_cert, **common)
+        return RestClient(options.server, options.model, verify=verify, client_certificate=options.client_cert,
+                          client_key=options.client_key, **common)
+    return GrpcClient(options.server, options.model, root_certificates=options.root_cert,
+                      client_certificate=options.client_cert, client_key=options.client_key, **common)
 
 
 def _check_files(paths: list[Path]) -> None:

@@ -39,13 +39,21 @@ class GrpcClient(ModelClient):
 
     ``target``: ``host:port``, ``grpc://host:port``, or ``grpcs://host:port`` for TLS.
     ``root_certificates``: PEM bytes or a file path; implies TLS (None with grpcs:// uses the
-    system's roots). Tensors go as packed ``tensor_content``.
+    system's roots). ``client_certificate`` and ``client_key`` (PEM bytes or file paths, both or
+    neither; they imply TLS): this client's certificate chain and private key, for servers that verify
+    clients (mutual TLS, TF Serving's ``client_verify``). Tensors go as packed ``tensor_content``.
     """
 
     def __init__(self, target: str, model: str = "mnist", *,
-                 root_certificates: bytes | str | os.PathLike | None = None, **kwargs) -> None:
+                 root_certificates: bytes | str | os.PathLike | None = None,
+                 client_certificate: bytes | str | os.PathLike | None = None,
+                 client_key: bytes | str | os.PathLike | None = None, **kwargs) -> None:
         address, tls = parse_target(target)
-        super().__init__(f"grpc{'s' if tls or root_certificates else ''}://{address}", model, **kwargs)
+        if (client_certificate is None) != (client_key is None):
+            raise UsageError("a client certificate needs its private key and a key its certificate: "
+                             "give both or neither")
+        tls = tls or root_certificates is not None or client_certificate is not None
+        super().__init__(f"grpc{'s' if tls else ''}://{address}", model, **kwargs)
         grpc = require("grpc", "grpcio", "client", "the gRPC client")
         from tfship.clients import _proto
 
@@ -63,9 +71,11 @@ class GrpcClient(ModelClient):
             ("grpc.max_reconnect_backoff_ms", 2000),
             ("grpc.keepalive_time_ms", 60_000),
         ]
-        if tls or root_certificates is not None:
-            roots = _read_certificates(root_certificates)
-            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options)
+        if tls:
+            credentials = grpc.ssl_channel_credentials(_read_pem(root_certificates, "root certificate"),
+                                                       _read_pem(client_key, "client key"),
+                                                       _read_pem(client_certificate, "client certificate"))
+            self._channel = grpc.secure_channel(address, credentials, options)
         else:
             self._channel = grpc.insecure_channel(address, options)
         self._rpc_predict = self._method(_proto.PREDICT, _proto.PredictResponse)
@@ -173,11 +183,11 @@ def _tensor_specs(infos, proto) -> dict[str, TensorSpec]:
             for name, info in sorted(infos.items())}
 
 
-def _read_certificates(root_certificates: bytes | str | os.PathLike | None) -> bytes | None:
-    if root_certificates is None or isinstance(root_certificates, bytes):
-        return root_certificates
-    path = Path(root_certificates)
+def _read_pem(value: bytes | str | os.PathLike | None, what: str) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    path = Path(value)
     try:
         return path.read_bytes()
     except OSError as e:
-        raise UsageError(f"cannot read root certificate file '{path}': {e.strerror}") from e
+        raise UsageError(f"cannot read {what} file '{path}': {e.strerror}") from e

@@ -100,7 +100,9 @@ class RestClient(ModelClient):
     """
 
     def __init__(self, url: str, model: str = "mnist", *, verify: bool | str | os.PathLike = True,
-                 json_format: JsonFormat = DEFAULT_JSON_FORMAT, **kwargs) -> None:
+                 json_format: JsonFormat = DEFAULT_JSON_FORMAT,
+                 client_certificate: str | os.PathLike | None = None, client_key: str | os.PathLike | None = None,
+                 **kwargs) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"REST url '{url}' must start with http:// or https://")
         if json_format not in ("columnar", "row"):
@@ -115,6 +117,11 @@ class RestClient(ModelClient):
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.verify = str(verify) if isinstance(verify, os.PathLike) else verify
+        if (client_certificate is None) != (client_key is None):
+            raise UsageError("a client certificate needs its private key and a key its certificate: "
+                             "give both or neither")
+        if client_certificate is not None:  # mutual TLS: files, as requests takes them
+            self._session.cert = (str(client_certificate), str(client_key))
         self._session.headers["Content-Type"] = "application/json"
 
     def close(self) -> None:

@@ -167,6 +167,30 @@ def test_mutual_tls_accepts_the_cas_client_and_refuses_others(mtls_server, certs
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE, client
 
 
+def test_mutual_tls_with_the_project_client_and_command(mtls_server, certs, images):
+    import sys
+
+    from tfship.clients import NO_RETRY, ServerUnavailableError, connect
+
+    target = f"grpcs://localhost:{mtls_server.grpc_port}"
+    with connect(target, MODEL, root_certificates=certs / "ca.pem", client_certificate=certs / "client.pem",
+                 client_key=certs / "client.key") as client:
+        assert client.predict(images[:2].reshape(2, 28, 28)).scores.shape == (2, 10)
+    for name in ("rogue-client", None):  # a certificate from another CA; none at all
+        extra = {"client_certificate": certs / f"{name}.pem", "client_key": certs / f"{name}.key"} if name else {}
+        with connect(target, MODEL, root_certificates=certs / "ca.pem", retry=NO_RETRY, timeout=5, **extra) as client:
+            with pytest.raises(ServerUnavailableError):
+                client.status()
+    command = [sys.executable, "-m", "tfship.cli", "status", "--server", target, "--model", MODEL,
+               "--root-cert", str(certs / "ca.pem"), "--attempts", "1"]
+    ok = subprocess.run([*command, "--client-cert", str(certs / "client.pem"), "--client-key",
+                         str(certs / "client.key")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "AVAILABLE" in ok.stdout, ok.stderr
+    half = subprocess.run([*command, "--client-cert", str(certs / "client.pem")], capture_output=True, text=True,
+                          timeout=60)
+    assert half.returncode != 0 and "--client-cert and --client-key go together" in half.stderr
+
+
 def test_grpc_on_a_unix_socket_beside_tcp(tls_server, certs, images):
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
