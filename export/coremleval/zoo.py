@@ -1,7 +1,7 @@
 """Real architectures through coremltools and the evaluator: keras.applications image classifiers
 (random weights, small inputs, 10 classes), frozen, converted to NeuralNetwork (fp32) and ML Program
 (fp16), evaluated with ``coremleval`` and compared with TensorFlow. Used by benchmarks/coreml_zoo.py
-and by tests/coreml/test_zoo.py (a CI-sized subset).
+and by tests/coreml/test_coreml_zoo.py (a CI-sized subset).
 
 The comparison is on logits (``classifier_activation=None``): random-weight softmax outputs are
 nearly uniform, so a tolerance on them says little. Tolerances are relative to the reference's
