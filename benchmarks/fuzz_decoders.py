@@ -56,7 +56,7 @@ def _target(name: str):
     with atheris.instrument_imports(include=["tfship"]):
         from tfship import tensorproto
         from tfship.errors import TensorProtoError
-        from tfship.serve import json_api
+        from tfship.serve import json_api, json_examples
         from tfship.serve.errors import ServingError
         from tfship.serve.servable import TensorSpec
 
@@ -87,7 +87,7 @@ def _target(name: str):
 
     def examples(data: bytes) -> None:
         try:
-            json_api.examples(json_api.parse_body(data))
+            json_examples.examples(json_api.parse_body(data))
         except ServingError:
             pass
     return {"predict": predict, "examples": examples}[name]

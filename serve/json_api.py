@@ -2,7 +2,8 @@
 
 - predict: ``instances`` (row form: one element per batch row; objects when a signature has several
   inputs) or ``inputs`` (columnar form); answers ``predictions`` or ``outputs`` to match.
-- classify / regress: ``examples`` (and an optional ``context`` merged into each); answers ``results``.
+- classify / regress: ``examples`` (and an optional ``context`` merged into each; decoded in
+  :mod:`.json_examples`); answers ``results``.
 - ``{"b64": "..."}`` is a binary string; JSON integers and decimals are distinct (``1`` vs ``1.0``), as
   in TF Serving: in an example a list of integers becomes an int64 feature, of decimals a float one.
 """
@@ -300,7 +301,8 @@ def _fast_array(value, spec: TensorSpec) -> np.ndarray | None:
         low, high = _INT_RANGE[want.name]
         if int(arr.min()) < low or int(arr.max()) >= high:
             return None  # the exact path words the error for the value out of range
-    return arr.astype(want, copy=False)
+    with np.errstate(over="ignore"):  # a double beyond float32 becomes inf, as TF Serving's GetFloat gives
+        return arr.astype(want, copy=False)
 
 
 def _dense(value, dtype: int) -> np.ndarray:
@@ -392,64 +394,3 @@ def _b64(value) -> bytes:
         return base64.b64decode(value["b64"], validate=True)
     except (binascii.Error, ValueError) as e:
         raise InvalidArgumentError("Unable to base64 decode") from e
-
-
-def examples(doc: dict) -> list[bytes]:
-    """Serialized tf.Examples from a ``:classify`` / ``:regress`` body (context merged into each)."""
-    from tensorflow.core.example import example_pb2
-
-    context = None
-    if "context" in doc:
-        context = example_pb2.Example()
-        _fill_example(doc["context"], context)
-    items = doc.get("examples")
-    if "examples" not in doc:
-        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} When method is classify, key 'examples' is "
-                                   "expected and was not found")
-    if not isinstance(items, list):
-        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} Expecting 'examples' value to be an list/array")
-    if not items:
-        raise InvalidArgumentError(f"JSON Value: {_debug(doc)} 'examples' value is an empty array")
-    out = []
-    for item in items:
-        ex = example_pb2.Example()
-        if context is not None:
-            ex.CopyFrom(context)
-        _fill_example(item, ex)
-        out.append(ex.SerializeToString())
-    return out
-
-
-def _fill_example(value, example) -> None:
-    if not isinstance(value, dict):
-        raise InvalidArgumentError(f"Example must be JSON object but got JSON {_json_type(value)}")
-    for name, content in value.items():
-        feature = example.features.feature[name]
-        feature.Clear()
-        for v in content if isinstance(content, list) else [content]:
-            _add_to_feature(v, name, feature)
-
-
-_KIND_NAMES = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}
-
-
-def _add_to_feature(v, name: str, feature) -> None:
-    if v is None or isinstance(v, list) or (isinstance(v, dict) and not _is_b64(v)):
-        raise InvalidArgumentError(f"Feature: {name} has element with unexpected JSON type: {_json_type(v)}")
-    if isinstance(v, bool):
-        kind, item = "int64_list", int(v)
-    elif isinstance(v, dict):
-        kind, item = "bytes_list", _b64(v)
-    elif isinstance(v, str):
-        kind, item = "bytes_list", v.encode("utf-8")
-    elif isinstance(v, float):
-        kind, item = "float_list", v
-    else:
-        if not -(2 ** 63) <= v < 2 ** 63:
-            raise InvalidArgumentError(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
-        kind, item = "int64_list", v
-    current = feature.WhichOneof("kind")
-    if current is not None and current != kind:
-        raise InvalidArgumentError(f"Unexpected element type in feature: {name} expecting type: "
-                                   f"{_KIND_NAMES[current]}")
-    getattr(feature, kind).value.append(item)

@@ -17,7 +17,7 @@ import time
 import zlib
 from urllib.parse import unquote
 
-from tfship.serve import json_api, json_writer, messages
+from tfship.serve import json_api, json_examples, json_writer, messages
 from tfship.serve.aio import LoopBridge
 from tfship.serve.core import ModelRef, ServingCore
 from tfship.serve.errors import (TIMEOUT_MESSAGE, DeadlineExceededError, FailedPreconditionError, InvalidArgumentError,
@@ -89,7 +89,7 @@ class RestHandler:
                 raise malformed
             doc = json_api.parse_body(body)
             ref = _with_signature(ref, doc)
-            examples = json_api.examples(doc)
+            examples = json_examples.examples(doc)
             if m.group(4) == "classify":
                 r = self.core.classify(ref, examples, ENTRYPOINT)
                 return json_writer.classify_response(r.classes, r.scores)
