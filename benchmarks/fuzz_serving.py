@@ -3,7 +3,7 @@
 Seeded (the same ``--seed`` sends the same cases), bounded in count and time, loopback only. It starts
 ``tfship serve --enable_batching`` on free loopback ports (or fuzzes a server you name with ``--rest`` /
 ``--grpc``, which must be on this machine), reads the model's predict signature from its metadata, then
-sends ``--count`` REST and ``--count`` gRPC cases (``fuzz_cases.py``). It reports, with one example
+sends ``--count`` REST and ``--count`` gRPC cases (``fuzz_cases.py``, ``fuzz_grpc_cases.py``). It reports, with one example
 each: 5xx answers, gRPC INTERNAL / UNKNOWN / UNAVAILABLE / DEADLINE_EXCEEDED, REST errors that are not
 ``{"error": "..."}`` JSON, answers that leak a Python class name or traceback, valid requests that
 failed, requests with no answer; and the server's RSS over the run. Exit 1 on any problem.
@@ -34,6 +34,7 @@ from tfship import quiet  # noqa: E402
 
 quiet.install(debug="--debug" in sys.argv)  # TensorFlow's C++ start-up lines are not this script's output
 import fuzz_cases  # noqa: E402
+import fuzz_grpc_cases  # noqa: E402
 from fuzz_cases import GrpcCase, RestCase, Target  # noqa: E402
 
 # A client must never see these: Python exception classes, tracebacks, repr of a class.
@@ -280,7 +281,7 @@ def judge_grpc(case: GrpcCase, code: str, details: str, found: Findings) -> None
 
 def liveness(rest: RestSender, grpc_sender: GrpcSender, rng: random.Random, t: Target, found: Findings) -> bool:
     r = fuzz_cases.valid_rest(rng, t)
-    g = fuzz_cases.valid_grpc(rng, t)
+    g = fuzz_grpc_cases.valid_grpc(rng, t)
     status, headers, body = rest.send(r)
     judge_rest(r, status, headers, body, found)
     code, details = grpc_sender.send(g)
@@ -305,7 +306,7 @@ def fuzz(rest_url: str, grpc_address: str, t: Target, count: int, seconds: float
             rcase = fuzz_cases.rest_case(rng, t)
             status, headers, body = rest.send(rcase)
             judge_rest(rcase, status, headers, body, found)
-            gcase = fuzz_cases.grpc_case(rng, t)
+            gcase = fuzz_grpc_cases.grpc_case(rng, t)
             code, details = grpc_sender.send(gcase)
             judge_grpc(gcase, code, details, found)
             sent["rest"] += 1

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz_cases  # noqa: E402
+import fuzz_grpc_cases  # noqa: E402
 import fuzz_serving as fz  # noqa: E402
 
 # Share of requests that are malformed (drawn from the fuzzer); the rest are valid predicts.
@@ -80,7 +81,7 @@ def client(load: Load, rest_url: str, grpc_address: str, target, seed: int) -> N
                 with load.lock:
                     fz.judge_rest(case, *answer, load.found)
             else:
-                case = fuzz_cases.grpc_case(rng, target) if invalid else fuzz_cases.valid_grpc(rng, target)
+                case = fuzz_grpc_cases.grpc_case(rng, target) if invalid else fuzz_grpc_cases.valid_grpc(rng, target)
                 answer = grpc_sender.send(case)
                 with load.lock:
                     fz.judge_grpc(case, *answer, load.found)

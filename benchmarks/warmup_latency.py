@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,23 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _untrained_model(folder: Path) -> Path:
-    import keras
-
-    from tfship.train import models, saved_model
-
-    keras.utils.set_random_seed(0)
-    base = folder / "saved_model"
-    saved_model.save(models.build("cnn"), base)  # writes the warmup file too
-    return base
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_serving import free_port, untrained_model  # noqa: E402
 
 
 def _wait_available(rest_port: int, proc: subprocess.Popen, model: str) -> float:
@@ -102,7 +86,7 @@ def _requests(transport: str, grpc_port: int, rest_port: int, model: str, signat
 
 
 def one_round(base: Path, model: str, warmup: bool, transport: str, signature: str) -> dict:
-    grpc_port, rest_port = _free_port(), _free_port()
+    grpc_port, rest_port = free_port(), free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen([sys.executable, "-m", "tfship.cli", "serve", "--model_base_path", str(base),
                              "--model_name", model, "--port", str(grpc_port), "--rest_api_port", str(rest_port),
@@ -132,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as tmp:
-        base = args.model or _untrained_model(Path(tmp))
+        base = args.model or untrained_model(Path(tmp))  # writes the warmup file too
         rows = []
         for transport in args.transport:
             for _ in range(args.rounds):
