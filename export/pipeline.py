@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tfship.export import manifest, registry
 from tfship.export.base import Artifact, Exporter, ExportOptions, SourceModel, Variant
 from tfship.export.errors import ExportError
 from tfship.export.inputs import NOISE, require_npy, sample_inputs
+from tfship.export.tolerances import tolerance_for
 from tfship.savedmodel import ModelVersion, resolve_model, run_dir_of
 
 DEFAULT_EXPORTS = "exports"
@@ -117,6 +118,31 @@ def sanity_problem(scores: np.ndarray, reference: np.ndarray) -> str | None:
     return None
 
 
+@dataclass
+class Sanity:
+    """The sanity check's inputs and the reference's scores on them, carried through every variant. A
+    variant that looks broken is kept when its precision twin (twin.py) looks just as broken: then the
+    precision, not the converter, loses the model, and verify says so (``cannot represent``)."""
+
+    source: SourceModel
+    x: np.ndarray
+    reference: np.ndarray
+    calibration: np.ndarray
+    _twins: dict[str, str | None] = field(default_factory=dict)
+
+    def problem(self, fmt: str, precision: str, scores: np.ndarray) -> str | None:
+        problem = sanity_problem(scores, self.reference)
+        kind = tolerance_for(fmt, precision).twin
+        if problem is None or kind is None:
+            return problem
+        if kind not in self._twins:
+            from tfship.export.twin import Twin
+
+            twin = Twin(self.source.frozen(), kind, self.calibration)
+            self._twins[kind] = sanity_problem(twin(self.x), self.reference)
+        return None if self._twins[kind] is not None else problem
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -158,7 +184,7 @@ def _artifact_entry(folder: Path, artifact: Artifact, source: SourceModel, sanit
 
 
 def _export_variant(exporter: Exporter, fmt: str, variant: Variant, source: SourceModel, tmp: Path,
-                    options: ExportOptions, sanity_x: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+                    options: ExportOptions, sanity: Sanity) -> dict[str, Any]:
     """One variant, on its own: converted, loaded, sanity-checked. Failures become the entry's reason."""
     t0 = time.perf_counter()
     try:
@@ -169,17 +195,17 @@ def _export_variant(exporter: Exporter, fmt: str, variant: Variant, source: Sour
     seconds = time.perf_counter() - t0
     try:
         runner = registry.runner_class(artifact.format)(tmp / artifact.path, source)
-        scores = runner.run({source.input.name: sanity_x})[source.output.name]
+        scores = runner.run({source.input.name: sanity.x})[source.output.name]
     except Exception as e:  # written, but its runtime here cannot run it (e.g. an op the evaluator lacks)
         entry = _artifact_entry(tmp, artifact, source, 0.0, seconds)
         entry.update(status=manifest.FAILED_VERIFICATION,
                      reason=f"{fmt} runtime could not run it: {type(e).__name__}: {_one_line(e)}")
         return entry
-    problem = sanity_problem(scores, reference)
+    problem = sanity.problem(fmt, variant.precision, scores)
     if problem is not None:
         _remove(tmp / artifact.path)
         return _not_exported(variant, fmt, f"the converter produced a broken model: {problem}", seconds)
-    agreement = float(np.mean(scores.argmax(axis=1) == reference.argmax(axis=1)))
+    agreement = float(np.mean(scores.argmax(axis=1) == sanity.reference.argmax(axis=1)))
     return _artifact_entry(tmp, artifact, source, agreement, seconds)
 
 
@@ -231,6 +257,9 @@ def export_all(config: ExportConfig, progress=print) -> ExportResult:
 
     reference = SavedModelRunner(source.path, source).run({source.input.name: sanity_x})[source.output.name]
     source.frozen()
+    from tfship.export.tflite import CALIBRATION_SAMPLES
+
+    sanity = Sanity(source, sanity_x, reference, calibration[:CALIBRATION_SAMPLES])
     progress(f"loaded and froze the predict signature in {time.perf_counter() - t0:.1f} s")
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +275,7 @@ def export_all(config: ExportConfig, progress=print) -> ExportResult:
                 progress(f"[{fmt}] not exported: {e}")
                 continue
             for variant in exporter.variants(options):
-                entry = _export_variant(exporter, fmt, variant, source, tmp, options, sanity_x, reference)
+                entry = _export_variant(exporter, fmt, variant, source, tmp, options, sanity)
                 entries.append(entry)
                 progress(f"[{fmt}] {variant.file}: {entry['status'].replace('_', ' ')}"
                          + (f" ({entry['reason']})" if entry["status"] != manifest.EXPORTED else

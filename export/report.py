@@ -6,9 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tfship.export.tolerances import TWIN_FACTOR
+
 
 def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
+
+
+def _twin_note(twin: dict[str, Any] | None) -> str:
+    """Why a pass beyond the fixed bounds is one: what the model's precision twin loses (tolerances.py)."""
+    if not twin:
+        return ""
+    return (f"; beyond the fixed bounds but within {TWIN_FACTOR:g}x what this model's {twin['kind']} twin loses "
+            f"({twin['rel_diff']:.2e} of the range, top-1 {twin['top1_agreement']:.1%})")
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -23,7 +33,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for a in report["artifacts"]:
-        verdict = "pass" if a["passed"] else "**FAIL**: " + "; ".join(a["failures"])
+        verdict = ("pass" + _twin_note(a.get("twin"))) if a["passed"] else "**FAIL**: " + "; ".join(a["failures"])
         lines.append(
             f"| {a['path']} | {a['precision']} | {verdict} | {a['max_abs_diff']:.2e} | {a['rel_diff']:.2e} "
             f"| {a['worst_index']} | {a['top1_agreement']:.2%} ({a['decided']}) | {_fmt(a['accuracy'], '.2%')} "
@@ -39,7 +49,8 @@ def status_table(document: dict[str, Any]) -> str:
         parity = a.get("parity") or {}
         if a["status"] == "verified":
             detail = (f"max |diff| {parity['max_abs_diff']:.2e} ({parity['rel_diff']:.2e} of the score range), "
-                      f"top-1 agreement {parity['top1_agreement']:.2%} on {parity['decided']} decided inputs")
+                      f"top-1 agreement {parity['top1_agreement']:.2%} on {parity['decided']} decided inputs"
+                      + _twin_note(parity.get("twin")))
         else:
             detail = a.get("reason", "")
         lines.append(f"| {a['path']} | {a['precision']} | {a['status'].replace('_', ' ')} | {detail} |")

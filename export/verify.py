@@ -21,7 +21,7 @@ from tfship.errors import ModelNotFoundError
 from tfship.export import manifest, registry
 from tfship.export.base import Runner, SourceModel
 from tfship.export.tolerances import (
-    TIE_FRACTION, Tolerance, decided, reference_scale, tolerance_for, too_many_flips)
+    REPRESENTABLE_TOP1, TIE_FRACTION, Tolerance, decided, reference_scale, tolerance_for, too_many_flips, widened)
 from tfship.savedmodel import resolve_model
 
 # 10,000 is the whole MNIST test set (and the cap on a user's --inputs file by default).
@@ -64,6 +64,34 @@ class ArtifactParity:
     verify_seconds: float = 0.0
     passed: bool = False
     failures: list[str] = field(default_factory=list)
+    twin: dict[str, Any] | None = None  # the precision twin's numbers, when the fixed bounds were missed
+
+
+class Twins:
+    """Precision twins of the reference (``twin.py``), built and run only when an artifact misses a fixed
+    bound, once per kind, on verify's inputs."""
+
+    def __init__(self, source: SourceModel, x: np.ndarray, reference: np.ndarray, labels: np.ndarray | None,
+                 calibration: str | None, data_dir: Path | None) -> None:
+        self.source, self.x, self.reference, self.labels = source, x, reference, labels
+        self.calibration, self.data_dir = calibration, data_dir
+        self._results: dict[str, ArtifactParity] = {}
+
+    def _calibration_inputs(self) -> np.ndarray:
+        from tfship.export.inputs import sample_inputs
+        from tfship.export.tflite import CALIBRATION_SAMPLES
+
+        npy = Path(self.calibration) if self.calibration and Path(self.calibration).is_file() else None
+        return sample_inputs(self.source, npy, self.data_dir, CALIBRATION_SAMPLES, split="train")[0]
+
+    def measure(self, kind: str, fmt: str, precision: str, tol: Tolerance) -> ArtifactParity:
+        if kind not in self._results:
+            from tfship.export.twin import Twin
+
+            twin = Twin(self.source.frozen(), kind, self._calibration_inputs() if kind == "int8" else None)
+            self._results[kind] = compare(f"{kind} twin", fmt, precision, twin(self.x), self.reference,
+                                          self.labels, tol)
+        return self._results[kind]
 
 
 def exports_folder(path: Path) -> Path:
@@ -101,6 +129,35 @@ def _latency(runner: Runner, x: np.ndarray, name: str) -> tuple[float, float]:
         runner.run({name: batch})
         batch_times.append(time.perf_counter() - t)
     return 1000 * float(np.median(times)), 1000 * float(np.median(batch_times)) / len(batch)
+
+
+def judge_with_twin(result: ArtifactParity, tol: Tolerance, twins: Twins | None) -> ArtifactParity:
+    """Judge against the fixed bounds; when an fp16/int8 artifact misses one, against what the model's
+    precision twin loses (``tolerances.widened``), keeping at least ``REPRESENTABLE_TOP1`` top-1 agreement
+    (below it with a twin below it too: the precision cannot represent the model, and the reason says so)."""
+    judge(result, tol)
+    if result.passed or tol.twin is None or twins is None or not result.sha256_matches \
+            or not np.isfinite(result.max_abs_diff):
+        return result
+    twin = twins.measure(tol.twin, result.format, result.precision, tol)
+    result.twin = {"kind": tol.twin, "rel_diff": twin.rel_diff, "top1_agreement": twin.top1_agreement,
+                   "accuracy_drop": twin.accuracy_drop}
+    wide = widened(tol, twin.rel_diff, twin.top1_agreement, twin.accuracy_drop)
+    judge(result, wide)
+    result.tolerance = asdict(wide)
+    result.failures = [f"{f} (bound widened to what the model's {tol.twin} twin loses: {twin.rel_diff:.3g} of "
+                       f"the range, top-1 {twin.top1_agreement:.1%})" for f in result.failures]
+    if result.decided and result.top1_agreement < REPRESENTABLE_TOP1:
+        if twin.decided and twin.top1_agreement < REPRESENTABLE_TOP1:
+            result.failures = [f"{result.precision} cannot represent this model: this artifact keeps the top-1 class "
+                               f"of {result.top1_agreement:.1%} of {result.decided} decided inputs, and TensorFlow's "
+                               f"own {tol.twin} rounding of it keeps {twin.top1_agreement:.1%} (below "
+                               f"{REPRESENTABLE_TOP1:.0%}; max |diff| {result.rel_diff:.3g} of the score range)"]
+        else:
+            result.failures.append(f"top-1 agreement {result.top1_agreement:.1%} is below {REPRESENTABLE_TOP1:.0%}, "
+                                   f"the least verify accepts beyond the fixed bounds")
+        result.passed = False
+    return result
 
 
 def judge(result: ArtifactParity, tol: Tolerance) -> ArtifactParity:
@@ -172,10 +229,11 @@ def verify(config: VerifyConfig, progress=print, source: SourceModel | None = No
     reference_accuracy = float(np.mean(reference.argmax(axis=1) == labels)) if labels is not None else None
     reference_latency = _latency(reference_runner, x, name) if config.latency else (None, None)
 
+    twins = Twins(source, x, reference, labels, document.get("calibration"), config.data_dir)
     results = []
     for entry in [e for e in runnable if not config.only or e["path"] in config.only]:
         t0 = time.perf_counter()
-        results.append(_verify_one(folder, entry, source, x, reference, labels, config.latency))
+        results.append(_verify_one(folder, entry, source, x, reference, labels, config.latency, twins))
         results[-1].verify_seconds = round(time.perf_counter() - t0, 3)
         progress(f"  {entry['path']}: {'pass' if results[-1].passed else 'FAIL'} "
                  f"({results[-1].verify_seconds:.1f} s)")
@@ -197,7 +255,7 @@ def verify(config: VerifyConfig, progress=print, source: SourceModel | None = No
 
 
 def _verify_one(folder: Path, entry: dict[str, Any], source: SourceModel, x: np.ndarray, reference: np.ndarray,
-                labels: np.ndarray | None, latency: bool) -> ArtifactParity:
+                labels: np.ndarray | None, latency: bool, twins: Twins | None = None) -> ArtifactParity:
     """One artifact judged on its own: a runner that fails to load or run is a failure of this artifact."""
     path = folder / entry["path"]
     name, out = source.input.name, source.output.name
@@ -216,7 +274,7 @@ def _verify_one(folder: Path, entry: dict[str, Any], source: SourceModel, x: np.
     result.sha256_matches = manifest.sha256_of(path) == entry["sha256"]
     if latency:
         result.latency_ms_batch1, result.latency_ms_per_image_batch64 = _latency(runner, x, name)
-    return judge(result, tol)
+    return judge_with_twin(result, tol, twins)
 
 
 def _merge_into_manifest(folder: Path, document: dict[str, Any], report: dict[str, Any]) -> None:
@@ -226,7 +284,7 @@ def _merge_into_manifest(folder: Path, document: dict[str, Any], report: dict[st
             r = by_path[entry["path"]]
             entry["parity"] = {k: r[k] for k in ("passed", "failures", "max_abs_diff", "mean_abs_diff",
                                                  "worst_index", "rel_diff", "scale", "top1_agreement",
-                                                 "decided", "accuracy", "verify_seconds", "latency_ms_batch1",
+                                                 "decided", "accuracy", "verify_seconds", "twin", "latency_ms_batch1",
                                                  "latency_ms_per_image_batch64")}
             entry["status"] = manifest.VERIFIED if r["passed"] else manifest.FAILED_VERIFICATION
             entry["reason"] = "" if r["passed"] else "; ".join(r["failures"])

@@ -44,7 +44,8 @@ def test_every_format_exports_and_verifies(zoo_export):
             continue
         if artifact["precision"] == "int8" and len(document["source"]["labels"]) >= 100 \
                 and artifact["status"] != "verified":
-            assert re.search(r"top-1 agreement \S+ .*(chance level|significantly below)", artifact["reason"]), artifact["reason"]
+            assert re.search(r"top-1 agreement \S+ .*(chance level|significantly below)|int8 cannot represent this model",
+                             artifact["reason"]), artifact["reason"]
             continue
         assert artifact["status"] == "verified", (name, artifact["path"], artifact["reason"])
 

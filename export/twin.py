@@ -1,0 +1,315 @@
+"""Precision twins: the reference model run by TensorFlow with a precision's rounding applied.
+
+A correct fp16 or int8 copy of a model loses what that precision loses *on that model*: little on a
+trained, well-conditioned network, a great deal on a deep random-weight one, whose rounding errors
+grow layer after layer (docs/EXPORT.md, docs/FINDINGS.md). No fixed bound fits both, so verify asks
+TensorFlow what the precision costs here: it rewrites the frozen predict graph (``graph.py``) so that
+TensorFlow itself computes with that precision's rounding, and measures the twin against the
+reference on the same inputs. ``tolerances.py`` then allows an artifact a few times what its twin
+loses (never less than the fixed bound). A broken artifact (wrong weights, wrong layout, a wrong
+kernel) is not a rounding of the reference, and stays far outside.
+
+The kinds, each a simulation of what the converter is documented to do:
+
+- ``fp16-weights`` (TFLite float16): every float constant rounded to fp16, fp32 compute.
+- ``fp16-compute`` (Core ML ML Program, fp16): constants and the input rounded to fp16, and every op's
+  float output rounded to fp16 (fp16 activations end to end).
+- ``int8-dynamic`` (TFLite dynamic range): the weights of Conv2D, DepthwiseConv2dNative, MatMul and
+  BatchMatMul with at least ``DYNAMIC_MIN_ELEMENTS`` values rounded to 8 bits per output channel
+  (symmetric, 127 steps a side); those ops' activation inputs rounded to 8 bits per image over that
+  image's own range (asymmetric, 255 steps).
+- ``int8`` (TFLite full integer): the same weights, and every op's float output rounded to 8 bits over
+  the range it takes on the calibration inputs (the min/max the converter's calibration records).
+
+A twin rounds at every op where a converter fuses some (a convolution, its bias and its activation
+are one int8 op in TFLite), so it tends to lose a little more than the artifact: that errs on the
+side of passing a faithful artifact, and the fixed bounds still hold for well-conditioned models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+KINDS = ("fp16-weights", "fp16-compute", "int8-dynamic", "int8")
+
+# Ops whose second input is a weight matrix or filter; the axes its per-output-channel scale spans.
+_WEIGHT_OPS = ("Conv2D", "Conv3D", "DepthwiseConv2dNative", "MatMul", "BatchMatMul", "BatchMatMulV2",
+               "BatchMatMulV3", "Conv2DBackpropInput")
+# Ops that move values without computing new ones: rounding after them again would change nothing.
+_PASS_THROUGH = ("Identity", "IdentityN", "Reshape", "Squeeze", "ExpandDims", "Transpose", "Const",
+                 "Placeholder", "NoOp", "Shape", "StopGradient", "Snapshot")
+_FLOAT_TYPES = (1,)  # DT_FLOAT: a twin rounds fp32 tensors only
+# TFLite's dynamic-range quantization leaves weights with fewer elements than this in float, and their
+# ops in float (read off its int8-dynamic files, tensorflow 2.20: a 64x16 MatMul weight is int8, a 64x10
+# one and EfficientNetB0's 864-element stem filter stay float32).
+DYNAMIC_MIN_ELEMENTS = 1024
+BATCH = 128
+
+
+@dataclass(frozen=True)
+class _Site:
+    """One float tensor of the graph that the twin rounds: ``name`` (``node`` or ``node:k``) and rank."""
+    tensor: str
+    rank: int | None
+
+
+def _tensor_name(node: str, index: int) -> str:
+    return node if index == 0 else f"{node}:{index}"
+
+
+def _producer(graph_def) -> dict[str, Any]:
+    return {n.name: n for n in graph_def.node}
+
+
+def _const_of(name: str, nodes: dict[str, Any]) -> Any | None:
+    """The Const node behind a tensor name, looking through Identity chains (frozen variable reads)."""
+    node = nodes.get(name.lstrip("^").split(":")[0])
+    while node is not None and node.op == "Identity":
+        node = nodes.get(node.input[0].split(":")[0])
+    return node if node is not None and node.op == "Const" else None
+
+
+def _channel_axes(op: Any, rank: int) -> tuple[int, ...]:
+    """Axes a weight's 8-bit scale is shared over (all but its output channel)."""
+    if op.op == "DepthwiseConv2dNative":
+        return (0, 1)                                # [h, w, in, multiplier]: one scale per in x multiplier
+    if op.op == "MatMul" and op.attr["transpose_b"].b:
+        return tuple(range(1, rank))
+    if op.op == "Conv2DBackpropInput":
+        return tuple(a for a in range(rank) if a != rank - 2)
+    return tuple(range(rank - 1))
+
+
+def _round_int8_per_channel(w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    peak = np.max(np.abs(w), axis=axes, keepdims=True) if axes else np.abs(w)
+    step = np.where(peak > 0, peak / 127.0, 1.0)
+    return (np.clip(np.round(w / step), -127, 127) * step).astype(w.dtype)
+
+
+def _set_const(node: Any, value: np.ndarray) -> None:
+    import tensorflow as tf
+
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=tf.float32))
+
+
+def _round_weights(graph_def, kind: str) -> set[str]:
+    """fp16 kinds: every float constant to fp16. int8 kinds: the weights of ``_WEIGHT_OPS`` to 8 bits
+    (int8-dynamic: those of ``DYNAMIC_MIN_ELEMENTS`` or more). Returns the ops whose weights were rounded."""
+    import tensorflow as tf
+
+    nodes = _producer(graph_def)
+    if kind.startswith("fp16"):
+        for node in graph_def.node:
+            if node.op == "Const" and node.attr["dtype"].type in _FLOAT_TYPES:
+                value = tf.make_ndarray(node.attr["value"].tensor)
+                _set_const(node, value.astype(np.float16).astype(np.float32))
+        return set()
+    smallest = DYNAMIC_MIN_ELEMENTS if kind == "int8-dynamic" else 1
+    done: dict[str, bool] = {}
+    rounded = set()
+    for op in list(graph_def.node):
+        if op.op not in _WEIGHT_OPS or len(op.input) < 2:
+            continue
+        const = _const_of(op.input[1], nodes)
+        if const is None or const.attr["dtype"].type not in _FLOAT_TYPES:
+            continue
+        if const.name not in done:
+            value = tf.make_ndarray(const.attr["value"].tensor)
+            done[const.name] = value.ndim >= 2 and value.size >= smallest
+            if done[const.name]:
+                _set_const(const, _round_int8_per_channel(value, _channel_axes(op, value.ndim)))
+        if done[const.name]:
+            rounded.add(op.name)
+    return rounded
+
+
+def _float_outputs(graph_def) -> dict[str, list[_Site]]:
+    """Each node's fp32 outputs and their ranks, read off the graph as TensorFlow imports it."""
+    import tensorflow as tf
+
+    with tf.Graph().as_default() as g:
+        tf.graph_util.import_graph_def(graph_def, name="")
+    sites: dict[str, list[_Site]] = {}
+    for op in g.get_operations():
+        sites[op.name] = [_Site(_tensor_name(op.name, i), t.shape.rank) for i, t in enumerate(op.outputs)
+                          if t.dtype == tf.float32]
+    return sites
+
+
+class _Editor:
+    """Appends rounding nodes to a GraphDef and rewires the consumers of each rounded tensor."""
+
+    def __init__(self, graph_def) -> None:
+        self.graph_def = graph_def
+        self.count = 0
+
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        from tensorflow.core.framework import attr_value_pb2
+
+        self.count += 1
+        name = f"tfship_twin/{op.lower()}_{self.count}"
+        node = self.graph_def.node.add(name=name, op=op, input=inputs)
+        for key, value in attrs.items():
+            node.attr[key].CopyFrom(value if isinstance(value, attr_value_pb2.AttrValue) else _attr(value))
+        return name
+
+    def const(self, value: Any, dtype: str = "float32") -> str:
+        import tensorflow as tf
+
+        proto = tf.make_tensor_proto(np.asarray(value, dtype=dtype))
+        return self.node("Const", [], dtype=_dtype_attr(tf.as_dtype(dtype).as_datatype_enum), value=proto)
+
+    def rewire(self, old: str, new: str, only: set[str] | None = None, first_input_only: bool = False) -> None:
+        """Consumers of ``old`` read ``new`` instead (``only``: just these consumer nodes)."""
+        aliases = {old, old + ":0"} if ":" not in old else {old}
+        for node in self.graph_def.node:
+            if node.name.startswith("tfship_twin/") or (only is not None and node.name not in only):
+                continue
+            for i, name in enumerate(node.input):
+                if name in aliases and (not first_input_only or i == 0):
+                    node.input[i] = new
+
+
+def _attr(value: Any):
+    from tensorflow.core.framework import attr_value_pb2, tensor_pb2
+
+    if isinstance(value, bool):
+        return attr_value_pb2.AttrValue(b=value)
+    if isinstance(value, int):
+        return attr_value_pb2.AttrValue(i=value)
+    if isinstance(value, float):
+        return attr_value_pb2.AttrValue(f=value)
+    if isinstance(value, tensor_pb2.TensorProto):
+        return attr_value_pb2.AttrValue(tensor=value)
+    raise TypeError(value)
+
+
+def _dtype_attr(enum: int):
+    from tensorflow.core.framework import attr_value_pb2
+
+    return attr_value_pb2.AttrValue(type=enum)
+
+
+def _round_fp16(editor: _Editor, tensor: str) -> str:
+    half = editor.node("Cast", [tensor], SrcT=_dtype_attr(1), DstT=_dtype_attr(19), Truncate=False)
+    return editor.node("Cast", [half], SrcT=_dtype_attr(19), DstT=_dtype_attr(1), Truncate=False)
+
+
+def _round_int8_fixed(editor: _Editor, tensor: str, low: float, high: float) -> str:
+    """8 bits over [low, high] (widened to hold 0, as TFLite's quantizer nudges it)."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    if high - low <= 0:
+        return tensor
+    return editor.node("FakeQuantWithMinMaxArgs", [tensor], min=float(low), max=float(high), num_bits=8,
+                       narrow_range=False)
+
+
+def _round_int8_per_image(editor: _Editor, tensor: str, rank: int) -> str:
+    """8 bits over each image's own range of this tensor (dynamic-range quantization of an op's input)."""
+    f32 = _dtype_attr(1)
+    axes = editor.const(list(range(1, rank)), "int32")
+    low = editor.node("Min", [tensor, axes], T=f32, Tidx=_dtype_attr(3), keep_dims=True)
+    high = editor.node("Max", [tensor, axes], T=f32, Tidx=_dtype_attr(3), keep_dims=True)
+    zero = editor.const(0.0)
+    low = editor.node("Minimum", [low, zero], T=f32)
+    high = editor.node("Maximum", [high, zero], T=f32)
+    span = editor.node("Sub", [high, low], T=f32)
+    step = editor.node("Maximum", [editor.node("RealDiv", [span, editor.const(255.0)], T=f32),
+                                   editor.const(np.finfo(np.float32).tiny)], T=f32)
+    levels = editor.node("Round", [editor.node("RealDiv", [editor.node("Sub", [tensor, low], T=f32), step],
+                                               T=f32)], T=f32)
+    return editor.node("AddV2", [editor.node("Mul", [levels, step], T=f32), low], T=f32)
+
+
+def _activation_sites(graph_def, sites: dict[str, list[_Site]]) -> list[_Site]:
+    return [s for node in graph_def.node if node.op not in _PASS_THROUGH or node.op == "Placeholder"
+            for s in sites.get(node.name, []) if node.op != "Const"]
+
+
+class Twin:
+    """The reference's predict graph with one precision's rounding, ready to run on inputs."""
+
+    def __init__(self, frozen: Any, kind: str, calibration: np.ndarray | None = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"no precision twin '{kind}' (known: {', '.join(KINDS)})")
+        self.frozen, self.kind = frozen, kind
+        graph_def = type(frozen.graph_def)()
+        graph_def.CopyFrom(frozen.graph_def)
+        sites = _float_outputs(graph_def)
+        quantized_ops = _round_weights(graph_def, kind)
+        editor = _Editor(graph_def)
+        output = frozen.output_tensor.split(":")[0]
+        self.output = output
+        if kind == "fp16-compute":
+            for site in _activation_sites(graph_def, sites):
+                new = _round_fp16(editor, site.tensor)
+                editor.rewire(site.tensor, new)
+                if site.tensor == output:
+                    self.output = new
+        elif kind == "int8":
+            if calibration is None:
+                raise ValueError("the int8 twin needs the calibration inputs the export used")
+            active = _activation_sites(graph_def, sites)
+            ranges = _ranges(graph_def, frozen.input_tensor, [s.tensor for s in active], calibration)
+            for site, (low, high) in zip(active, ranges):
+                new = _round_int8_fixed(editor, site.tensor, low, high)
+                if new != site.tensor:
+                    editor.rewire(site.tensor, new)
+                    if site.tensor == output:
+                        self.output = new
+        elif kind == "int8-dynamic":
+            for node in list(graph_def.node):
+                if node.name not in quantized_ops:
+                    continue
+                source = node.input[0]
+                producer = source.split(":")[0]
+                index = int(source.split(":")[1]) if ":" in source else 0
+                site = next((s for s in sites.get(producer, []) if s.tensor == _tensor_name(producer, index)), None)
+                if site is None or site.rank is None:
+                    continue
+                editor.rewire(source, _round_int8_per_image(editor, source, site.rank), only={node.name},
+                              first_input_only=True)
+        self.graph_def = graph_def
+        self.rounding_nodes = editor.count
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _run(self.graph_def, self.frozen.input_tensor, [self.output + ":0" if ":" not in self.output
+                                                                else self.output], x)[0]
+
+
+def _run(graph_def, input_tensor: str, fetches: list[str], x: np.ndarray, reduce=None) -> list[np.ndarray]:
+    """Run ``fetches`` of ``graph_def`` over ``x`` in batches (``reduce`` combines batch results)."""
+    import tensorflow as tf
+
+    with tf.Graph().as_default() as g:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        tensors = [g.get_tensor_by_name(f) for f in fetches]
+        feed = g.get_tensor_by_name(input_tensor)
+        with tf.compat.v1.Session(graph=g) as session:
+            parts = [session.run(tensors, {feed: x[i:i + BATCH]}) for i in range(0, len(x), BATCH)]
+    if reduce is not None:
+        return reduce(parts)
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(fetches))]
+
+
+def _ranges(graph_def, input_tensor: str, tensors: list[str], calibration: np.ndarray) -> list[tuple[float, float]]:
+    """Each tensor's min and max over the calibration inputs (what TFLite's calibration records)."""
+    probe = type(graph_def)()
+    probe.CopyFrom(graph_def)
+    editor = _Editor(probe)
+    flat, axis = editor.const([-1], "int32"), editor.const(0, "int32")
+    fetches = []
+    for tensor in tensors:
+        values = editor.node("Reshape", [tensor, flat], T=_dtype_attr(1), Tshape=_dtype_attr(3))
+        fetches += [editor.node(op, [values, axis], T=_dtype_attr(1), Tidx=_dtype_attr(3), keep_dims=False) + ":0"
+                    for op in ("Min", "Max")]
+
+    def combine(parts):
+        lows = np.min([[p[2 * k] for k in range(len(tensors))] for p in parts], axis=0)
+        highs = np.max([[p[2 * k + 1] for k in range(len(tensors))] for p in parts], axis=0)
+        return list(zip(lows.tolist(), highs.tolist()))
+
+    return _run(probe, input_tensor, fetches, calibration, reduce=combine)
