@@ -145,6 +145,12 @@ class _Editor:
     def __init__(self, graph_def) -> None:
         self.graph_def = graph_def
         self.count = 0
+        # tensor ("node:k") -> the (consumer node, input index) pairs reading it, indexed once
+        self.consumers: dict[str, list[tuple[Any, int]]] = {}
+        for node in graph_def.node:
+            for i, name in enumerate(node.input):
+                if not name.startswith("^"):
+                    self.consumers.setdefault(_canonical(name), []).append((node, i))
 
     def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
         from tensorflow.core.framework import attr_value_pb2
@@ -162,15 +168,15 @@ class _Editor:
         proto = tf.make_tensor_proto(np.asarray(value, dtype=dtype))
         return self.node("Const", [], dtype=_dtype_attr(tf.as_dtype(dtype).as_datatype_enum), value=proto)
 
-    def rewire(self, old: str, new: str, only: set[str] | None = None, first_input_only: bool = False) -> None:
-        """Consumers of ``old`` read ``new`` instead (``only``: just these consumer nodes)."""
-        aliases = {old, old + ":0"} if ":" not in old else {old}
-        for node in self.graph_def.node:
-            if node.name.startswith("tfship_twin/") or (only is not None and node.name not in only):
-                continue
-            for i, name in enumerate(node.input):
-                if name in aliases and (not first_input_only or i == 0):
-                    node.input[i] = new
+    def rewire(self, old: str, new: str, only: str | None = None) -> None:
+        """The graph's consumers of ``old`` read ``new`` instead (``only``: just that node, first input)."""
+        for node, i in self.consumers.get(_canonical(old), []):
+            if only is None or (node.name == only and i == 0):
+                node.input[i] = new
+
+
+def _canonical(tensor: str) -> str:
+    return tensor if ":" in tensor else tensor + ":0"
 
 
 def _attr(value: Any):
@@ -270,8 +276,7 @@ class Twin:
                 site = next((s for s in sites.get(producer, []) if s.tensor == _tensor_name(producer, index)), None)
                 if site is None or site.rank is None:
                     continue
-                editor.rewire(source, _round_int8_per_image(editor, source, site.rank), only={node.name},
-                              first_input_only=True)
+                editor.rewire(source, _round_int8_per_image(editor, source, site.rank), only=node.name)
         self.graph_def = graph_def
         self.rounding_nodes = editor.count
 

@@ -139,7 +139,13 @@ def judge_with_twin(result: ArtifactParity, tol: Tolerance, twins: Twins | None)
     if result.passed or tol.twin is None or twins is None or not result.sha256_matches \
             or not np.isfinite(result.max_abs_diff):
         return result
-    twin = twins.measure(tol.twin, result.format, result.precision, tol)
+    try:
+        twin = twins.measure(tol.twin, result.format, result.precision, tol)
+    except Exception as e:  # noqa: BLE001 - a graph the twin cannot rewrite leaves the fixed bounds in force
+        result.failures.append(f"the fixed bounds stand: the {tol.twin} twin that measures this precision's cost "
+                               f"on the model could not run ({type(e).__name__}: "
+                               f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})")
+        return result
     result.twin = {"kind": tol.twin, "rel_diff": twin.rel_diff, "top1_agreement": twin.top1_agreement,
                    "accuracy_drop": twin.accuracy_drop}
     wide = widened(tol, twin.rel_diff, twin.top1_agreement, twin.accuracy_drop)

@@ -152,3 +152,25 @@ def test_verify_widens_to_the_twin_and_refuses_a_precision_that_cannot_represent
     entry = next(a for a in manifest.read(ill_conditioned.out)["artifacts"] if a["path"] == "model_int8.tflite")
     assert entry["status"] == "failed_verification" and "cannot represent" in entry["reason"]
     assert "within 2x what this model's fp16-weights twin loses" in (ill_conditioned.out / "parity.md").read_text()
+
+
+def test_a_twin_that_cannot_run_leaves_the_fixed_bounds_and_says_why(ill_conditioned, monkeypatch, tmp_path):
+    """Fault injection: a graph the twin cannot rewrite must not crash verify or pass the artifact."""
+    import shutil
+
+    from tfship.export import twin
+    from tfship.export.verify import VerifyConfig, verify
+
+    def cannot(*_args, **_kwargs):
+        raise RuntimeError("an op the rewrite does not know")
+
+    monkeypatch.setattr(twin.Twin, "__init__", cannot)
+    exports = tmp_path / "exports"
+    shutil.copytree(ill_conditioned.out, exports)
+    report = verify(VerifyConfig(exports=exports, samples=300, latency=False, only=("model_fp16.tflite",)),
+                    progress=lambda *_: None, source=ill_conditioned.source)
+    (fp16,) = report["artifacts"]
+    assert not fp16["passed"] and fp16["twin"] is None
+    assert fp16["failures"][0].startswith("max |diff|")
+    assert fp16["failures"][-1] == ("the fixed bounds stand: the fp16-weights twin that measures this precision's "
+                                    "cost on the model could not run (RuntimeError: an op the rewrite does not know)")
