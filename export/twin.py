@@ -38,9 +38,10 @@ KINDS = ("fp16-weights", "fp16-compute", "int8-dynamic", "int8")
 # Ops whose second input is a weight matrix or filter; the axes its per-output-channel scale spans.
 _WEIGHT_OPS = ("Conv2D", "Conv3D", "DepthwiseConv2dNative", "MatMul", "BatchMatMul", "BatchMatMulV2",
                "BatchMatMulV3", "Conv2DBackpropInput")
-# Ops that move values without computing new ones: rounding after them again would change nothing.
-_PASS_THROUGH = ("Identity", "IdentityN", "Reshape", "Squeeze", "ExpandDims", "Transpose", "Const",
-                 "Placeholder", "NoOp", "Shape", "StopGradient", "Snapshot")
+# Ops whose outputs a twin does not round: those that move values without computing new ones (rounding
+# again would change nothing), and constants (weights, rounded on their own).
+_NOT_ROUNDED = ("Identity", "IdentityN", "Reshape", "Squeeze", "ExpandDims", "Transpose", "Const",
+                "NoOp", "Shape", "StopGradient", "Snapshot")
 _FLOAT_TYPES = (1,)  # DT_FLOAT: a twin rounds fp32 tensors only
 # TFLite's dynamic-range quantization leaves weights with fewer elements than this in float, and their
 # ops in float (read off its int8-dynamic files, tensorflow 2.20: a 64x16 MatMul weight is int8, a 64x10
@@ -51,7 +52,7 @@ BATCH = 128
 
 @dataclass(frozen=True)
 class _Site:
-    """One float tensor of the graph that the twin rounds: ``name`` (``node`` or ``node:k``) and rank."""
+    """One float tensor of the graph that the twin rounds: ``tensor`` (``node`` or ``node:k``) and rank."""
     tensor: str
     rank: int | None
 
@@ -231,8 +232,8 @@ def _round_int8_per_image(editor: _Editor, tensor: str, rank: int) -> str:
 
 
 def _activation_sites(graph_def, sites: dict[str, list[_Site]]) -> list[_Site]:
-    return [s for node in graph_def.node if node.op not in _PASS_THROUGH or node.op == "Placeholder"
-            for s in sites.get(node.name, []) if node.op != "Const"]
+    """The float outputs a twin rounds: the input's and every computing op's."""
+    return [s for node in graph_def.node if node.op not in _NOT_ROUNDED for s in sites.get(node.name, [])]
 
 
 class Twin:
@@ -247,14 +248,16 @@ class Twin:
         sites = _float_outputs(graph_def)
         quantized_ops = _round_weights(graph_def, kind)
         editor = _Editor(graph_def)
-        output = frozen.output_tensor.split(":")[0]
-        self.output = output
+        self.output = _canonical(frozen.output_tensor)   # the tensor to fetch; a rounded copy when rounded
+
+        def round_site(site: _Site, new: str) -> None:
+            editor.rewire(site.tensor, new)
+            if _canonical(site.tensor) == self.output:
+                self.output = _canonical(new)
+
         if kind == "fp16-compute":
             for site in _activation_sites(graph_def, sites):
-                new = _round_fp16(editor, site.tensor)
-                editor.rewire(site.tensor, new)
-                if site.tensor == output:
-                    self.output = new
+                round_site(site, _round_fp16(editor, site.tensor))
         elif kind == "int8":
             if calibration is None:
                 raise ValueError("the int8 twin needs the calibration inputs the export used")
@@ -263,9 +266,7 @@ class Twin:
             for site, (low, high) in zip(active, ranges):
                 new = _round_int8_fixed(editor, site.tensor, low, high)
                 if new != site.tensor:
-                    editor.rewire(site.tensor, new)
-                    if site.tensor == output:
-                        self.output = new
+                    round_site(site, new)
         elif kind == "int8-dynamic":
             for node in list(graph_def.node):
                 if node.name not in quantized_ops:
@@ -281,8 +282,7 @@ class Twin:
         self.rounding_nodes = editor.count
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return _run(self.graph_def, self.frozen.input_tensor, [self.output + ":0" if ":" not in self.output
-                                                                else self.output], x)[0]
+        return _run(self.graph_def, self.frozen.input_tensor, [self.output], x)[0]
 
 
 def _run(graph_def, input_tensor: str, fetches: list[str], x: np.ndarray, reduce=None) -> list[np.ndarray]:
