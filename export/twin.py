@@ -19,7 +19,8 @@ The kinds, each a simulation of what the converter is documented to do:
   (symmetric, 127 steps a side); those ops' activation inputs rounded to 8 bits per image over that
   image's own range (asymmetric, 255 steps).
 - ``int8`` (TFLite full integer): the same weights, and every op's float output rounded to 8 bits over
-  the range it takes on the calibration inputs (the min/max the converter's calibration records).
+  the range it takes on the calibration inputs (the min/max the converter's calibration records), or
+  over the fixed range TFLite gives softmax, logistic and tanh outputs (``FIXED_RANGES``).
 
 A twin rounds at every op where a converter fuses some (a convolution, its bias and its activation
 are one int8 op in TFLite), so it tends to lose a little more than the artifact: that errs on the
@@ -47,6 +48,9 @@ _FLOAT_TYPES = (1,)  # DT_FLOAT: a twin rounds fp32 tensors only
 # ops in float (read off its int8-dynamic files, tensorflow 2.20: a 64x16 MatMul weight is int8, a 64x10
 # one and EfficientNetB0's 864-element stem filter stay float32).
 DYNAMIC_MIN_ELEMENTS = 1024
+# Full-integer TFLite gives these ops a fixed int8 output range, whatever calibration saw (its op specs:
+# softmax and logistic outputs in steps of 1/256 over [0, 1], tanh in steps of 1/128 over [-1, 1]).
+FIXED_RANGES = {"Softmax": (0.0, 1.0), "Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 BATCH = 128
 
 
@@ -263,6 +267,8 @@ class Twin:
                 raise ValueError("the int8 twin needs the calibration inputs the export used")
             active = _activation_sites(graph_def, sites)
             ranges = _ranges(graph_def, frozen.input_tensor, [s.tensor for s in active], calibration)
+            ops = {n.name: n.op for n in graph_def.node}
+            ranges = [FIXED_RANGES.get(ops[s.tensor.split(":")[0]], r) for s, r in zip(active, ranges)]
             for site, (low, high) in zip(active, ranges):
                 new = _round_int8_fixed(editor, site.tensor, low, high)
                 if new != site.tensor:

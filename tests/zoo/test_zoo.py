@@ -5,7 +5,8 @@ Every TFLite and ONNX artifact must export and verify. A CoreML artifact must ve
 because tfship's NumPy CoreML evaluator lacks a layer (coremleval's to add), with the layer named.
 One representational limit is allowed, and must be reported as such: a full-integer model's int8
 output has 256 levels, too coarse for the near-uniform probabilities (~1/100 each) of a random-weight
-100-class softmax, so its ranking comes out unrelated to the SavedModel's.
+100-class softmax, so its ranking comes out unrelated to the SavedModel's; verify must say the
+precision cannot represent the model (its int8 twin ranks no better), not that the converter broke it.
 The full keras.applications matrix is benchmarks/zoo.py (docs/EXPORT.md).
 """
 
@@ -44,8 +45,8 @@ def test_every_format_exports_and_verifies(zoo_export):
             continue
         if artifact["precision"] == "int8" and len(document["source"]["labels"]) >= 100 \
                 and artifact["status"] != "verified":
-            assert re.search(r"top-1 agreement \S+ .*(chance level|significantly below)|int8 cannot represent this model",
-                             artifact["reason"]), artifact["reason"]
+            # its int8 twin (softmax output fixed at steps of 1/256, as TFLite's) ranks no better
+            assert artifact["reason"].startswith("int8 cannot represent this model: "), artifact["reason"]
             continue
         assert artifact["status"] == "verified", (name, artifact["path"], artifact["reason"])
 
