@@ -56,3 +56,48 @@ class LoopBridge:
                 waiter.set_exception(error)
             else:
                 waiter.set_result(future.result())
+
+
+class Deadlines:
+    """One timeout for every call on an event loop, without a timer per call.
+
+    ``asyncio.timeout(30)`` on each REST request schedules a timer handle and cancels it: at 2,000
+    requests/s the loop's heap holds tens of thousands of cancelled handles and rebuilds itself over
+    and over (REST at c=32 served 9-14% fewer requests with TF Serving's default 30 s timeout than
+    without, docs/SERVING.md). Every call here has the same timeout, so deadlines arrive in order:
+    a deque, checked by one timer every ``resolution`` seconds while calls are in flight."""
+
+    def __init__(self, seconds: float, resolution: float = 0.01) -> None:
+        self.seconds, self.resolution = seconds, resolution
+        self._pending: deque[list] = deque()   # [deadline, task, state]: state 0 running, 1 done, 2 expired
+        self._armed = False
+
+    async def run(self, coroutine):
+        """Await ``coroutine`` within the timeout; raises ``TimeoutError`` when it runs out."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        entry = [loop.time() + self.seconds, task, 0]
+        self._pending.append(entry)
+        if not self._armed:
+            self._armed = True
+            loop.call_later(self.resolution, self._sweep, loop)
+        try:
+            return await coroutine
+        except asyncio.CancelledError:
+            if entry[2] == 2 and task.uncancel() == 0:  # our cancellation, not the client's or the server's
+                raise TimeoutError from None
+            raise
+        finally:
+            if entry[2] == 0:
+                entry[2] = 1
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now, pending = loop.time(), self._pending
+        while pending and (pending[0][2] != 0 or pending[0][0] <= now):
+            entry = pending.popleft()
+            if entry[2] == 0:
+                entry[2] = 2
+                entry[1].cancel()
+        self._armed = bool(pending)
+        if self._armed:
+            loop.call_later(self.resolution, self._sweep, loop)

@@ -36,7 +36,10 @@ def _rpc(method):
                 raise InvalidArgumentError(f"The request is not a valid {request.type_name} message "
                                            f"({request.reason}); send one serialized from the "
                                            "tensorflow_serving.apis protos")
-            async with asyncio.timeout(context.time_remaining()):
+            remaining = context.time_remaining()
+            if remaining is None:  # no deadline: no timer
+                return await method(self, request, context)
+            async with asyncio.timeout(remaining):
                 return await method(self, request, context)
         except TimeoutError:
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE

@@ -9,7 +9,6 @@ loop, large ones and every other call on the core's worker threads (:data:`INLIN
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -18,7 +17,7 @@ import zlib
 from urllib.parse import unquote
 
 from tfship.serve import json_api, json_examples, json_writer, messages
-from tfship.serve.aio import LoopBridge
+from tfship.serve.aio import Deadlines, LoopBridge
 from tfship.serve.core import ModelRef, ServingCore
 from tfship.serve.errors import (TIMEOUT_MESSAGE, DeadlineExceededError, FailedPreconditionError, InvalidArgumentError,
                                  RequestTooLargeError, ServingError, http_status, release)
@@ -168,7 +167,7 @@ def build_app(core: ServingCore, max_body_bytes: int, metrics: Metrics | None = 
 
     handler = RestHandler(core)
     extra = CORS_HEADERS if cors else {}
-    timeout = timeout_ms / 1000 if timeout_ms > 0 else None
+    deadlines = Deadlines(timeout_ms / 1000) if timeout_ms > 0 else None
 
     async def v1(request: Request) -> Response:
         if metrics is not None and metrics_path and request.url.path == metrics_path:
@@ -180,10 +179,9 @@ def build_app(core: ServingCore, max_body_bytes: int, metrics: Metrics | None = 
                 body = _gunzip(body, max_body_bytes)
         except RequestTooLargeError as e:
             return Response(_error_json(e.message), status_code=http_status(e), media_type=_JSON, headers=extra)
+        call = handler.handle(request.method, _raw_path(request.scope), body, request.headers.get("origin", ""))
         try:
-            async with asyncio.timeout(timeout):  # a timer on this task, no task of its own
-                status, text = await handler.handle(request.method, _raw_path(request.scope), body,
-                                                    request.headers.get("origin", ""))
+            status, text = await (deadlines.run(call) if deadlines is not None else call)
         except TimeoutError:
             error = DeadlineExceededError(TIMEOUT_MESSAGE)
             status, text = http_status(error), _error_json(error.message)
