@@ -139,7 +139,7 @@ class Sanity:
     calibration: np.ndarray
     _twins: dict[str, np.ndarray | None] = field(default_factory=dict)
 
-    def _agreement(self, scores: np.ndarray) -> float:
+    def agreement(self, scores: np.ndarray) -> float:
         return float(np.mean(scores.argmax(axis=1) == self.reference.argmax(axis=1)))
 
     def problem(self, fmt: str, precision: str, scores: np.ndarray) -> str | None:
@@ -159,9 +159,9 @@ class Sanity:
         if twin is None:
             return problem
         if sanity_problem(twin, self.reference) is not None \
-                or self._agreement(scores) >= self._agreement(twin) - TWIN_SANITY_MARGIN:
+                or self.agreement(scores) >= self.agreement(twin) - TWIN_SANITY_MARGIN:
             return None
-        return f"{problem}; TensorFlow's own {kind} rounding of the model agrees on {self._agreement(twin):.0%}"
+        return f"{problem}; TensorFlow's own {kind} rounding of the model agrees on {self.agreement(twin):.0%}"
 
 
 def _one_line(e: BaseException) -> str:
@@ -226,8 +226,7 @@ def _export_variant(exporter: Exporter, fmt: str, variant: Variant, source: Sour
     if problem is not None:
         _remove(tmp / artifact.path)
         return _not_exported(variant, fmt, f"the converter produced a broken model: {problem}", seconds)
-    agreement = float(np.mean(scores.argmax(axis=1) == sanity.reference.argmax(axis=1)))
-    return _artifact_entry(tmp, artifact, source, agreement, seconds)
+    return _artifact_entry(tmp, artifact, source, sanity.agreement(scores), seconds)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

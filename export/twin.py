@@ -56,17 +56,9 @@ BATCH = 128
 
 @dataclass(frozen=True)
 class _Site:
-    """One float tensor of the graph that the twin rounds: ``tensor`` (``node`` or ``node:k``) and rank."""
+    """One float tensor of the graph that the twin rounds: ``tensor`` (``node:k``) and its rank."""
     tensor: str
     rank: int | None
-
-
-def _tensor_name(node: str, index: int) -> str:
-    return node if index == 0 else f"{node}:{index}"
-
-
-def _producer(graph_def) -> dict[str, Any]:
-    return {n.name: n for n in graph_def.node}
 
 
 def _const_of(name: str, nodes: dict[str, Any]) -> Any | None:
@@ -105,7 +97,7 @@ def _round_weights(graph_def, kind: str) -> set[str]:
     (int8-dynamic: those of ``DYNAMIC_MIN_ELEMENTS`` or more). Returns the ops whose weights were rounded."""
     import tensorflow as tf
 
-    nodes = _producer(graph_def)
+    nodes = {n.name: n for n in graph_def.node}
     if kind.startswith("fp16"):
         for node in graph_def.node:
             if node.op == "Const" and node.attr["dtype"].type in _FLOAT_TYPES:
@@ -139,7 +131,7 @@ def _float_outputs(graph_def) -> dict[str, list[_Site]]:
         tf.graph_util.import_graph_def(graph_def, name="")
     sites: dict[str, list[_Site]] = {}
     for op in g.get_operations():
-        sites[op.name] = [_Site(_tensor_name(op.name, i), t.shape.rank) for i, t in enumerate(op.outputs)
+        sites[op.name] = [_Site(f"{op.name}:{i}", t.shape.rank) for i, t in enumerate(op.outputs)
                           if t.dtype == tf.float32]
     return sites
 
@@ -240,6 +232,25 @@ def _activation_sites(graph_def, sites: dict[str, list[_Site]]) -> list[_Site]:
     return [s for node in graph_def.node if node.op not in _NOT_ROUNDED for s in sites.get(node.name, [])]
 
 
+def _round_every_op_fp16(editor: _Editor, active: list[_Site]) -> dict[str, str]:
+    return {site.tensor: _round_fp16(editor, site.tensor) for site in active}
+
+
+def _round_every_op_int8(editor: _Editor, active: list[_Site], frozen: Any,
+                         calibration: np.ndarray | None) -> dict[str, str]:
+    if calibration is None:
+        raise ValueError("the int8 twin needs the calibration inputs the export used")
+    ranges = _ranges(editor.graph_def, frozen.input_tensor, [s.tensor for s in active], calibration)
+    ops = {n.name: n.op for n in editor.graph_def.node}
+    rounded = {}
+    for site, measured in zip(active, ranges):
+        low, high = FIXED_RANGES.get(ops[site.tensor.split(":")[0]], measured)
+        new = _round_int8_fixed(editor, site.tensor, low, high)
+        if new != site.tensor:
+            rounded[site.tensor] = new
+    return rounded
+
+
 class Twin:
     """The reference's predict graph with one precision's rounding, ready to run on inputs."""
 
@@ -252,38 +263,22 @@ class Twin:
         sites = _float_outputs(graph_def)
         quantized_ops = _round_weights(graph_def, kind)
         editor = _Editor(graph_def)
-        self.output = _canonical(frozen.output_tensor)   # the tensor to fetch; a rounded copy when rounded
-
-        def round_site(site: _Site, new: str) -> None:
-            editor.rewire(site.tensor, new)
-            if _canonical(site.tensor) == self.output:
-                self.output = _canonical(new)
-
+        rounded: dict[str, str] = {}   # tensor -> its rounded copy, for every consumer
         if kind == "fp16-compute":
-            for site in _activation_sites(graph_def, sites):
-                round_site(site, _round_fp16(editor, site.tensor))
+            rounded = _round_every_op_fp16(editor, _activation_sites(graph_def, sites))
         elif kind == "int8":
-            if calibration is None:
-                raise ValueError("the int8 twin needs the calibration inputs the export used")
-            active = _activation_sites(graph_def, sites)
-            ranges = _ranges(graph_def, frozen.input_tensor, [s.tensor for s in active], calibration)
-            ops = {n.name: n.op for n in graph_def.node}
-            ranges = [FIXED_RANGES.get(ops[s.tensor.split(":")[0]], r) for s, r in zip(active, ranges)]
-            for site, (low, high) in zip(active, ranges):
-                new = _round_int8_fixed(editor, site.tensor, low, high)
-                if new != site.tensor:
-                    round_site(site, new)
-        elif kind == "int8-dynamic":
-            for node in list(graph_def.node):
-                if node.name not in quantized_ops:
-                    continue
-                source = node.input[0]
-                producer = source.split(":")[0]
-                index = int(source.split(":")[1]) if ":" in source else 0
-                site = next((s for s in sites.get(producer, []) if s.tensor == _tensor_name(producer, index)), None)
-                if site is None or site.rank is None:
-                    continue
-                editor.rewire(source, _round_int8_per_image(editor, source, site.rank), only=node.name)
+            rounded = _round_every_op_int8(editor, _activation_sites(graph_def, sites), frozen, calibration)
+        elif kind == "int8-dynamic":   # only the inputs of the ops whose weights are int8, per op
+            ranks = {site.tensor: site.rank for node_sites in sites.values() for site in node_sites}
+            for node in [n for n in graph_def.node if n.name in quantized_ops]:
+                rank = ranks.get(_canonical(node.input[0]))
+                if rank is not None:
+                    new = _round_int8_per_image(editor, node.input[0], rank)
+                    editor.rewire(node.input[0], new, only=node.name)
+        for tensor, new in rounded.items():
+            editor.rewire(tensor, new)
+        # the tensor to fetch: the output's rounded copy when it was rounded
+        self.output = _canonical(rounded.get(_canonical(frozen.output_tensor), frozen.output_tensor))
         self.graph_def = graph_def
         self.rounding_nodes = editor.count
 

@@ -69,35 +69,42 @@ class Deadlines:
 
     def __init__(self, seconds: float, resolution: float = 0.01) -> None:
         self.seconds, self.resolution = seconds, resolution
-        self._pending: deque[list] = deque()   # [deadline, task, state]: state 0 running, 1 done, 2 expired
+        self._pending: deque[_Call] = deque()   # in deadline order; finished calls leave from the front
         self._armed = False
 
     async def run(self, coroutine):
         """Await ``coroutine`` within the timeout; raises ``TimeoutError`` when it runs out."""
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        entry = [loop.time() + self.seconds, task, 0]
-        self._pending.append(entry)
+        call = _Call(loop.time() + self.seconds, asyncio.current_task())
+        self._pending.append(call)
         if not self._armed:
             self._armed = True
             loop.call_later(self.resolution, self._sweep, loop)
         try:
             return await coroutine
         except asyncio.CancelledError:
-            if entry[2] == 2 and task.uncancel() == 0:  # our cancellation, not the client's or the server's
+            if call.expired and call.task.uncancel() == 0:  # our cancellation, not the client's or the server's
                 raise TimeoutError from None
             raise
         finally:
-            if entry[2] == 0:
-                entry[2] = 1
+            call.finished = True
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now, pending = loop.time(), self._pending
-        while pending and (pending[0][2] != 0 or pending[0][0] <= now):
-            entry = pending.popleft()
-            if entry[2] == 0:
-                entry[2] = 2
-                entry[1].cancel()
+        while pending and (pending[0].finished or pending[0].deadline <= now):
+            call = pending.popleft()
+            if not call.finished:
+                call.expired = call.finished = True
+                call.task.cancel()
         self._armed = bool(pending)
         if self._armed:
             loop.call_later(self.resolution, self._sweep, loop)
+
+
+class _Call:
+    """One call under :class:`Deadlines`."""
+
+    __slots__ = ("deadline", "task", "finished", "expired")
+
+    def __init__(self, deadline: float, task: asyncio.Task) -> None:
+        self.deadline, self.task, self.finished, self.expired = deadline, task, False, False
